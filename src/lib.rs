@@ -1,0 +1,13 @@
+//! # rustpx: IPython-parallel-style workers for Rust notebooks
+//!
+//! The library half of rustpx: what notebook cells call to run work on local worker
+//! threads. The kernel (the `rustpx` binary, feature `kernel`) injects
+//! `use rustpx::prelude::*;` into every notebook.
+
+#![warn(missing_docs)]
+
+pub mod display;
+pub mod interrupt;
+
+/// Everything a notebook needs, imported by the kernel into every notebook.
+pub mod prelude {}
