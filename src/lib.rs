@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod display;
+pub mod source;
 pub mod interrupt;
 
 /// Everything a notebook needs, imported by the kernel into every notebook.
