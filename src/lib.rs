@@ -7,8 +7,13 @@
 #![warn(missing_docs)]
 
 pub mod display;
+pub mod frames;
 pub mod source;
 pub mod interrupt;
 
+pub use frames::{Frame, FrameError, ImageSequence};
+
 /// Everything a notebook needs, imported by the kernel into every notebook.
-pub mod prelude {}
+pub mod prelude {
+    pub use crate::frames::{Frame, ImageSequence, write_sequence};
+}
