@@ -15,5 +15,8 @@ pub use frames::{Frame, FrameError, ImageSequence};
 
 /// Everything a notebook needs, imported by the kernel into every notebook.
 pub mod prelude {
+    pub use crate::display::{
+        Canvas, Html, LinePlot, Png, RichDisplay, Table, display, speedup_plot, time_plot,
+    };
     pub use crate::frames::{Frame, ImageSequence, write_sequence};
 }
