@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod compute;
 pub mod display;
 pub mod frames;
 pub mod source;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 ///
 /// Every variant that concerns a file names it, so a failure in the middle of a long
 /// map says which frame to look at.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
     /// The glob pattern is not valid glob syntax.
