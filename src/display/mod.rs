@@ -11,6 +11,7 @@
 mod canvas;
 pub mod channel;
 mod error;
+mod format;
 mod frame_values;
 mod html;
 mod plot;
@@ -20,6 +21,7 @@ mod table;
 
 pub use canvas::{BLUE, Canvas, GREEN, RED, Rgb, YELLOW};
 pub use error::DisplayError;
+pub use format::format_duration;
 pub use html::Html;
 pub use plot::{LinePlot, Svg, speedup_plot, time_plot};
 pub use png::Png;
