@@ -46,3 +46,176 @@ pub trait IntoSource {
     /// Converts into the source.
     fn into_source(self) -> Self::Source;
 }
+
+/// The source of an owned `Vec<T>`: each task receives its item by value.
+pub struct VecSource<T> {
+    items: Box<[std::cell::UnsafeCell<Option<T>>]>,
+}
+
+// SAFETY: each cell is taken at most once, by the one worker that claimed its index
+// (the `Source::take` contract), so no cell is accessed from two threads.
+unsafe impl<T: Send> Sync for VecSource<T> {}
+
+impl<T: Send> Source for VecSource<T> {
+    type Item = T;
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+    unsafe fn take(&self, index: usize) -> Result<T, ItemError> {
+        let cell = self
+            .items
+            .get(index)
+            .ok_or_else(|| ItemError(format!("no item {index}")))?;
+        // SAFETY: the caller takes each index at most once, from one thread.
+        unsafe { (*cell.get()).take() }
+            .ok_or_else(|| ItemError(format!("item {index} was already taken")))
+    }
+}
+
+impl<T: Send> IntoSource for Vec<T> {
+    type Source = VecSource<T>;
+    fn into_source(self) -> VecSource<T> {
+        VecSource {
+            items: self
+                .into_iter()
+                .map(|t| std::cell::UnsafeCell::new(Some(t)))
+                .collect(),
+        }
+    }
+}
+
+impl<T: Send, const N: usize> IntoSource for [T; N] {
+    type Source = VecSource<T>;
+    fn into_source(self) -> VecSource<T> {
+        Vec::from(self).into_source()
+    }
+}
+
+/// The source of a borrowed slice: each task receives `&T`.
+pub struct SliceSource<'a, T>(&'a [T]);
+
+impl<'a, T: Sync> Source for SliceSource<'a, T> {
+    type Item = &'a T;
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    unsafe fn take(&self, index: usize) -> Result<&'a T, ItemError> {
+        self.0
+            .get(index)
+            .ok_or_else(|| ItemError(format!("no item {index}")))
+    }
+}
+
+impl<'a, T: Sync> IntoSource for &'a [T] {
+    type Source = SliceSource<'a, T>;
+    fn into_source(self) -> SliceSource<'a, T> {
+        SliceSource(self)
+    }
+}
+
+impl<'a, T: Sync> IntoSource for &'a Vec<T> {
+    type Source = SliceSource<'a, T>;
+    fn into_source(self) -> SliceSource<'a, T> {
+        SliceSource(self)
+    }
+}
+
+impl<'a, T: Sync, const N: usize> IntoSource for &'a [T; N] {
+    type Source = SliceSource<'a, T>;
+    fn into_source(self) -> SliceSource<'a, T> {
+        SliceSource(self)
+    }
+}
+
+/// The source of an integer range: task `i` receives `start + i`.
+#[derive(Debug, Clone, Copy)]
+pub struct RangeSource<T> {
+    start: T,
+    len: usize,
+}
+
+macro_rules! range_sources {
+    ($($t:ty),*) => {$(
+        impl Source for RangeSource<$t> {
+            type Item = $t;
+            fn len(&self) -> usize {
+                self.len
+            }
+            unsafe fn take(&self, index: usize) -> Result<$t, ItemError> {
+                // index < len, and len items from start fit in the type.
+                Ok(self.start + index as $t)
+            }
+        }
+
+        impl IntoSource for std::ops::Range<$t> {
+            type Source = RangeSource<$t>;
+            fn into_source(self) -> RangeSource<$t> {
+                let len = if self.end > self.start {
+                    usize::try_from(self.end.abs_diff(self.start)).unwrap_or(usize::MAX)
+                } else {
+                    0
+                };
+                RangeSource { start: self.start, len }
+            }
+        }
+
+        impl IntoSource for std::ops::RangeInclusive<$t> {
+            type Source = RangeSource<$t>;
+            fn into_source(self) -> RangeSource<$t> {
+                let (start, end) = self.into_inner();
+                let len = if end >= start {
+                    usize::try_from(end.abs_diff(start)).map_or(usize::MAX, |n| n.saturating_add(1))
+                } else {
+                    0
+                };
+                RangeSource { start, len }
+            }
+        }
+    )*};
+}
+
+range_sources!(usize, u8, u16, u32, u64, isize, i8, i16, i32, i64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all<S: Source>(s: S) -> Vec<S::Item> {
+        // SAFETY: each index once.
+        (0..s.len())
+            .map(|i| unsafe { s.take(i) }.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn vec_slice_and_range_sources() {
+        assert_eq!(
+            all(vec!["a".to_string(), "b".into()].into_source()),
+            vec!["a", "b"]
+        );
+        let v = vec![1, 2, 3];
+        assert_eq!(all((&v).into_source()), vec![&1, &2, &3]);
+        assert_eq!(all(v[1..].into_source()), vec![&2, &3]);
+        assert_eq!(all((-2i32..2).into_source()), vec![-2, -1, 0, 1]);
+        assert_eq!(all((250u8..=255).into_source()).len(), 6);
+        assert_eq!((5usize..3).into_source().len(), 0);
+        assert_eq!((i64::MIN..=i64::MAX).into_source().len(), usize::MAX);
+    }
+
+    #[test]
+    fn vec_source_takes_once_and_drops_the_rest() {
+        let counted = std::sync::Arc::new(());
+        let s = vec![counted.clone(), counted.clone(), counted.clone()].into_source();
+        // SAFETY: the first take of index 0; the second exercises the defensive check.
+        let first = unsafe { s.take(0) }.unwrap();
+        assert!(unsafe { s.take(0) }.is_err());
+        assert!(unsafe { s.take(9) }.is_err());
+        drop(s);
+        assert_eq!(
+            std::sync::Arc::strong_count(&counted),
+            2,
+            "untaken items are dropped"
+        );
+        drop(first);
+    }
+}

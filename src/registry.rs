@@ -1,0 +1,199 @@
+//! The worker threads of a client: their queues, sleeping and waking, and statistics.
+
+use crate::job::Task;
+use crate::{Error, panic_hook, worker};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+/// How long an idle worker spins before parking: long enough that back-to-back calls
+/// (one `apply` after another) find it awake, short enough not to burn a core.
+const SPIN: Duration = Duration::from_micros(100);
+
+/// One entry of a worker's queue: a job and the worker's position among its targets.
+pub(crate) struct JobRef {
+    pub(crate) task: Arc<dyn Task>,
+    pub(crate) position: usize,
+}
+
+/// A worker's public statistics, as `:workers` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// The worker's id.
+    pub id: usize,
+    /// Tasks (items) it has run.
+    pub tasks_done: u64,
+    /// Whether it is running a call right now.
+    pub busy: bool,
+}
+
+struct WorkerSlot {
+    queue: Mutex<VecDeque<JobRef>>,
+    queued: AtomicUsize,
+    thread: Mutex<Option<Thread>>,
+    tasks_done: AtomicU64,
+    busy: AtomicBool,
+}
+
+/// What the workers share with the registry (no back-reference to the registry, so
+/// dropping the last client handle drops it).
+pub(crate) struct Shared {
+    id: usize,
+    workers: Box<[WorkerSlot]>,
+    terminate: AtomicBool,
+}
+
+impl Shared {
+    /// Pushes a job to one worker and wakes it.
+    pub(crate) fn push(&self, worker: usize, job: JobRef) {
+        let slot = &self.workers[worker];
+        slot.queue.lock().push_back(job);
+        slot.queued.fetch_add(1, Ordering::Release);
+        if let Some(t) = &*slot.thread.lock() {
+            // Cheap when the worker is not parked.
+            t.unpark();
+        }
+    }
+
+    pub(crate) fn count_done(&self, worker: usize, n: u64) {
+        self.workers[worker]
+            .tasks_done
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn pop(&self, worker: usize) -> Option<JobRef> {
+        let slot = &self.workers[worker];
+        if slot.queued.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let job = slot.queue.lock().pop_front();
+        if job.is_some() {
+            slot.queued.fetch_sub(1, Ordering::Release);
+        }
+        job
+    }
+
+    fn main_loop(&self, me: usize) {
+        worker::set_current(self.id, me);
+        let slot = &self.workers[me];
+        loop {
+            if let Some(job) = self.pop(me) {
+                slot.busy.store(true, Ordering::Relaxed);
+                job.task.run(self, me, job.position);
+                slot.busy.store(false, Ordering::Relaxed);
+                continue;
+            }
+            if self.terminate.load(Ordering::Acquire) {
+                break;
+            }
+            let spin_until = Instant::now() + SPIN;
+            let mut woke = false;
+            while Instant::now() < spin_until {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+                if slot.queued.load(Ordering::Acquire) > 0 || self.terminate.load(Ordering::Acquire)
+                {
+                    woke = true;
+                    break;
+                }
+            }
+            if !woke {
+                // An unpark between our check and park() leaves a token: no lost wake-up.
+                std::thread::park();
+            }
+        }
+        // Nobody can observe the queued jobs any more; abort them so their waiters
+        // (none should exist) and slots are settled.
+        while let Some(job) = self.pop(me) {
+            job.task.discard();
+        }
+    }
+}
+
+static NEXT_REGISTRY: AtomicUsize = AtomicUsize::new(1);
+
+/// The worker threads of one client. Dropping it stops and joins them.
+pub(crate) struct Registry {
+    pub(crate) shared: Arc<Shared>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Registry {
+    pub(crate) fn new(n: usize) -> Result<Registry, Error> {
+        if n == 0 {
+            return Err(Error::NoWorkers);
+        }
+        panic_hook::install();
+        let shared = Arc::new(Shared {
+            id: NEXT_REGISTRY.fetch_add(1, Ordering::Relaxed),
+            workers: (0..n)
+                .map(|_| WorkerSlot {
+                    queue: Mutex::new(VecDeque::new()),
+                    queued: AtomicUsize::new(0),
+                    thread: Mutex::new(None),
+                    tasks_done: AtomicU64::new(0),
+                    busy: AtomicBool::new(false),
+                })
+                .collect(),
+            terminate: AtomicBool::new(false),
+        });
+        let registry = Registry {
+            shared: shared.clone(),
+            handles: Mutex::new(Vec::new()),
+        };
+        for id in 0..n {
+            let s = shared.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("rustpx-worker-{id}"))
+                .spawn(move || s.main_loop(id))
+                .map_err(|e| Error::Spawn(e.to_string()))?;
+            *shared.workers[id].thread.lock() = Some(handle.thread().clone());
+            registry.handles.lock().push(handle);
+        }
+        Ok(registry)
+    }
+
+    pub(crate) fn id(&self) -> usize {
+        self.shared.id
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shared.workers.len()
+    }
+
+    pub(crate) fn stats(&self) -> Vec<WorkerStats> {
+        self.shared
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(id, w)| WorkerStats {
+                id,
+                tasks_done: w.tasks_done.load(Ordering::Relaxed),
+                busy: w.busy.load(Ordering::Relaxed) || w.queued.load(Ordering::Relaxed) > 0,
+            })
+            .collect()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.shared.terminate.store(true, Ordering::Release);
+        for w in self.shared.workers.iter() {
+            if let Some(t) = &*w.thread.lock() {
+                t.unpark();
+            }
+        }
+        let me = worker::current();
+        for (id, handle) in self.handles.get_mut().drain(..).enumerate() {
+            // The last handle may be dropped by a task on one of these workers; that
+            // thread exits by itself once the task returns.
+            if me != Some((self.shared.id, id)) {
+                let _ = handle.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Handles on calls in flight: [`AsyncResult`] (one value), [`AsyncMapResult`] (one
+//! value per item) and [`Imap`] (results streamed as they complete).
+
+mod async_result;
+mod imap;
+mod map_result;
+
+pub use crate::job::State;
+pub use async_result::AsyncResult;
+pub use imap::Imap;
+pub(crate) use imap::start_imap;
+pub use map_result::{AsyncMapResult, Completed, InOrder};
+
+use crate::job::{Core, Job, Wait};
+use crate::progress::{self, Progress};
+use crate::{Client, Error, TaskError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What both result types need from their job, without its result type.
+pub(crate) trait Status: Send + Sync {
+    fn core(&self) -> &Core;
+    fn check_timeouts(&self);
+    fn abort(&self);
+    fn errors(&self) -> Vec<TaskError>;
+}
+
+impl<R: Send + 'static> Status for Job<'static, R> {
+    fn core(&self) -> &Core {
+        Job::core(self)
+    }
+    fn check_timeouts(&self) {
+        Job::check_timeouts(self)
+    }
+    fn abort(&self) {
+        Job::abort(self)
+    }
+    fn errors(&self) -> Vec<TaskError> {
+        Job::errors(self)
+    }
+}
+
+/// The shared accessors of [`AsyncResult`] and [`AsyncMapResult`]. Holding the client
+/// keeps the workers alive while the result is.
+pub(crate) struct Tracker {
+    status: Arc<dyn Status>,
+    _client: Client,
+}
+
+impl Tracker {
+    pub(crate) fn new(status: Arc<dyn Status>, client: Client) -> Tracker {
+        Tracker {
+            status,
+            _client: client,
+        }
+    }
+
+    fn core(&self) -> &Core {
+        self.status.core()
+    }
+
+    pub(crate) fn ready(&self) -> bool {
+        self.status.check_timeouts();
+        self.core().ready()
+    }
+
+    pub(crate) fn successful(&self) -> Option<bool> {
+        self.ready().then(|| self.core().failed() == 0)
+    }
+
+    pub(crate) fn progress(&self) -> usize {
+        self.status.check_timeouts();
+        self.core().resolved()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.core().len()
+    }
+
+    /// Waits until ready or `deadline`; on an interrupt aborts and fails.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let status = &self.status;
+        match self
+            .core()
+            .wait(&|c| c.ready(), deadline, true, &|| status.check_timeouts())
+        {
+            Wait::Met => Ok(true),
+            Wait::TimedOut => Ok(false),
+            Wait::Interrupted => {
+                self.status.abort();
+                Err(Error::Interrupted)
+            }
+        }
+    }
+
+    pub(crate) fn wait(&self) -> Result<(), Error> {
+        self.wait_until(None).map(|_| ())
+    }
+
+    pub(crate) fn wait_timeout(&self, d: Duration) -> bool {
+        // An interrupt during a bounded wait still aborts; the caller sees "not ready".
+        self.wait_until(Some(Instant::now() + d)).unwrap_or(false)
+    }
+
+    pub(crate) fn snapshot(&self) -> Progress {
+        let core = self.core();
+        Progress {
+            done: self.progress(),
+            total: core.len(),
+            failed: core.failed(),
+            elapsed: self
+                .wall_time()
+                .unwrap_or_else(|| core.submitted().elapsed()),
+        }
+    }
+
+    pub(crate) fn wait_interactive(&self) -> Result<(), Error> {
+        progress::show_while(&|| self.snapshot(), &mut |step| {
+            self.wait_until(Some(Instant::now() + step))
+        })
+    }
+
+    pub(crate) fn abort(&self) {
+        if !self.core().ready() {
+            self.status.abort();
+        }
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.core().submitted().elapsed()
+    }
+
+    pub(crate) fn wall_time(&self) -> Option<Duration> {
+        let core = self.core();
+        if core.len() == 0 {
+            return Some(Duration::ZERO);
+        }
+        core.completed().map(|t| t.duration_since(core.submitted()))
+    }
+
+    pub(crate) fn serial_time(&self) -> Duration {
+        self.core().serial_time()
+    }
+
+    pub(crate) fn speedup(&self) -> Option<f64> {
+        let wall = self.wall_time()?.as_secs_f64();
+        (wall > 0.0).then(|| self.serial_time().as_secs_f64() / wall)
+    }
+
+    pub(crate) fn errors(&self) -> Vec<TaskError> {
+        self.status.errors()
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.status.check_timeouts();
+        self.core().state()
+    }
+
+    pub(crate) fn targets(&self) -> &[usize] {
+        self.core().targets()
+    }
+}
+
+/// Generates the accessors both result types share, delegating to their `Tracker`.
+macro_rules! tracker_accessors {
+    () => {
+        /// Whether every task has finished (successfully or not).
+        pub fn ready(&self) -> bool {
+            self.tracker.ready()
+        }
+
+        /// `None` while running; then whether every task succeeded.
+        pub fn successful(&self) -> Option<bool> {
+            self.tracker.successful()
+        }
+
+        /// How many tasks (items, never chunks) have finished.
+        pub fn progress(&self) -> usize {
+            self.tracker.progress()
+        }
+
+        /// Blocks until every task has finished.
+        ///
+        /// # Errors
+        /// [`Error::Interrupted`](crate::Error::Interrupted) on a kernel interrupt
+        /// (polled every 50 ms); the pending tasks are then aborted and the running ones
+        /// see [`cancelled()`](crate::cancelled). Task failures are not an error here;
+        /// see `get`.
+        pub fn wait(&self) -> Result<(), crate::Error> {
+            self.tracker.wait()
+        }
+
+        /// Blocks until every task has finished or `timeout` passes; returns
+        /// [`ready()`](Self::ready). An interrupt aborts the call and returns `false`.
+        pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
+            self.tracker.wait_timeout(timeout)
+        }
+
+        /// [`wait`](Self::wait) with a live progress bar: updated in place in a notebook,
+        /// redrawn on stderr in a terminal, one final line with `RUSTPX_NONINTERACTIVE=1`.
+        ///
+        /// # Errors
+        /// As [`wait`](Self::wait).
+        pub fn wait_interactive(&self) -> Result<(), crate::Error> {
+            self.tracker.wait_interactive()
+        }
+
+        /// The current [`Progress`](crate::Progress) numbers (what the bar shows).
+        pub fn progress_snapshot(&self) -> crate::Progress {
+            self.tracker.snapshot()
+        }
+
+        /// Aborts: pending tasks never start (they fail as
+        /// [`Cancelled`](crate::TaskErrorKind::Cancelled)); running ones see
+        /// [`cancelled()`](crate::cancelled). Does nothing once ready.
+        pub fn abort(&self) {
+            self.tracker.abort()
+        }
+
+        /// Time since submission.
+        pub fn elapsed(&self) -> std::time::Duration {
+            self.tracker.elapsed()
+        }
+
+        /// Time from submission to the last task's end, once ready.
+        pub fn wall_time(&self) -> Option<std::time::Duration> {
+            self.tracker.wall_time()
+        }
+
+        /// The sum of the tasks' own run times (what a serial loop would have taken).
+        pub fn serial_time(&self) -> std::time::Duration {
+            self.tracker.serial_time()
+        }
+
+        /// `serial_time / wall_time`, once ready.
+        pub fn speedup(&self) -> Option<f64> {
+            self.tracker.speedup()
+        }
+
+        /// The failures so far, by task index.
+        pub fn errors(&self) -> Vec<crate::TaskError> {
+            let mut e = self.tracker.errors();
+            e.sort_by_key(|e| e.task);
+            e
+        }
+
+        /// Where the call is in its life.
+        pub fn state(&self) -> crate::State {
+            self.tracker.state()
+        }
+
+        /// The workers the call runs on.
+        pub fn targets(&self) -> &[usize] {
+            self.tracker.targets()
+        }
+    };
+}
+pub(crate) use tracker_accessors;
