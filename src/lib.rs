@@ -6,13 +6,40 @@
 
 #![warn(missing_docs)]
 
+mod cancel;
+mod client;
 pub mod compute;
 pub mod display;
+mod error;
 pub mod frames;
-pub mod source;
 pub mod interrupt;
+mod job;
+mod panic_hook;
+mod per_worker;
+mod progress;
+mod registry;
+pub mod result;
+pub mod scatter;
+pub mod schedule;
+pub mod source;
+mod targets;
+mod view;
+mod worker;
 
 pub use frames::{Frame, FrameError, ImageSequence};
+
+pub use cancel::{cancelled, check_cancelled};
+pub use client::{Client, active_view, default_client, set_default_workers};
+pub use error::{Cancelled, Error, TaskError, TaskErrorKind, TaskErrors};
+pub use per_worker::PerWorker;
+pub use progress::Progress;
+pub use registry::WorkerStats;
+pub use result::{AsyncMapResult, AsyncResult, Imap, State};
+pub use scatter::{Gather, Scatter};
+pub use source::{IntoSource, ItemError, Source};
+pub use targets::{IntoTargets, Targets};
+pub use view::{DirectView, LoadBalancedView, ParallelFunction};
+pub use worker::{Worker, current_worker, worker_id};
 
 /// Everything a notebook needs, imported by the kernel into every notebook.
 pub mod prelude {
@@ -20,4 +47,9 @@ pub mod prelude {
         Canvas, Html, LinePlot, Png, RichDisplay, Table, display, speedup_plot, time_plot,
     };
     pub use crate::frames::{Frame, ImageSequence, write_sequence};
+    pub use crate::{
+        AsyncMapResult, AsyncResult, Client, DirectView, Error, LoadBalancedView, PerWorker,
+        Targets, TaskError, TaskErrors, active_view, cancelled, check_cancelled, current_worker,
+        default_client, worker_id,
+    };
 }
