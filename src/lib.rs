@@ -43,6 +43,7 @@ pub use worker::{Worker, current_worker, worker_id};
 
 /// Everything a notebook needs, imported by the kernel into every notebook.
 pub mod prelude {
+    pub use crate::compute::{ParallelCompute, parallel_compute};
     pub use crate::display::{
         Canvas, Html, LinePlot, Png, RichDisplay, Table, display, speedup_plot, time_plot,
     };

@@ -17,6 +17,7 @@ mod html;
 mod plot;
 mod png;
 mod rich;
+mod runtime_values;
 mod table;
 
 pub use canvas::{BLUE, Canvas, GREEN, RED, Rgb, YELLOW};
