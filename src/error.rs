@@ -218,6 +218,9 @@ pub enum Error {
         /// The worker that made the call.
         worker: usize,
     },
+    /// `:px` could not start, or `:pxresult` has nothing to show.
+    #[error(transparent)]
+    Px(#[from] crate::px::PxError),
     /// The operating system refused to start a worker thread.
     #[error("cannot start a worker thread: {0}")]
     Spawn(String),

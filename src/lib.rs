@@ -17,12 +17,14 @@ mod job;
 mod panic_hook;
 mod per_worker;
 mod progress;
+pub mod px;
 mod registry;
 pub mod result;
 pub mod scatter;
 pub mod schedule;
 pub mod source;
 mod targets;
+pub mod timeit;
 mod view;
 mod worker;
 

@@ -172,6 +172,19 @@ impl<T> IndexMut<usize> for PerWorker<T> {
     }
 }
 
+/// Collects `(worker id, value)` pairs, as `:px` does with what each worker returned.
+///
+/// ```
+/// let p: rustpx::PerWorker<&str> = [(0, "a"), (2, "b")].into_iter().collect();
+/// assert_eq!((p.ids(), p[2]), (&[0, 2][..], "b"));
+/// ```
+impl<T> FromIterator<(usize, T)> for PerWorker<T> {
+    fn from_iter<I: IntoIterator<Item = (usize, T)>>(iter: I) -> Self {
+        let (ids, values) = iter.into_iter().unzip();
+        PerWorker::from_parts(ids, values)
+    }
+}
+
 impl<T> IntoIterator for PerWorker<T> {
     type Item = T;
     type IntoIter = std::vec::IntoIter<T>;

@@ -15,6 +15,13 @@ pub trait RichDisplay {
     fn mime_bundle(&self) -> MimeBundle;
 }
 
+/// A ready-made bundle shows as itself.
+impl RichDisplay for MimeBundle {
+    fn mime_bundle(&self) -> MimeBundle {
+        self.clone()
+    }
+}
+
 /// Shows `value` now, in the middle of a cell (IPython's `display()`).
 ///
 /// In a rustpx kernel it goes out as a Jupyter `display_data` message; elsewhere (a

@@ -185,6 +185,65 @@ impl DirectView {
         self.run_per_worker(source_body(inputs.into_source(), move |w, s| Ok(f(w, s))))
     }
 
+    /// [`apply_with`](Self::apply_with) for a closure that can fail: an `Err` becomes a
+    /// [`TaskError`](crate::TaskError) of that worker (how `:px` code's `?` fails a worker).
+    ///
+    /// ```
+    /// let rc = rustpx::Client::local(2)?;
+    /// let r = rc.direct_view().try_apply_with(vec![1, 0], |_, d| {
+    ///     if d == 0 { Err("division by zero") } else { Ok(10 / d) }
+    /// });
+    /// assert!(r.unwrap_err().to_string().contains("division by zero"));
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`apply_with`](Self::apply_with), plus every `Err` returned.
+    pub fn try_apply_with<S, R, E, F>(&self, inputs: Vec<S>, f: F) -> Result<PerWorker<R>, Error>
+    where
+        S: Send,
+        R: Send,
+        E: Display,
+        F: Fn(&Worker, S) -> Result<R, E> + Sync,
+    {
+        if inputs.len() != self.targets.len() {
+            return Err(Error::InputLength {
+                expected: self.targets.len(),
+                got: inputs.len(),
+            });
+        }
+        let f = &f;
+        self.run_per_worker(source_body(inputs.into_source(), move |w, s| {
+            f(w, s).map_err(failure)
+        }))
+    }
+
+    /// [`apply_async`](Self::apply_async) for a closure that can fail: an `Err` becomes a
+    /// [`TaskError`](crate::TaskError) of that worker.
+    pub fn try_apply_async<R, E, F>(&self, f: F) -> AsyncResult<PerWorker<R>>
+    where
+        R: Send + 'static,
+        E: Display,
+        F: Fn(&Worker) -> Result<R, E> + Send + Sync + 'static,
+    {
+        let n = self.targets.len();
+        let job = Job::new(
+            n,
+            Plan::Static,
+            &self.targets,
+            self.timeout,
+            Box::new(move |w, _| f(w).map_err(failure)),
+        );
+        job.submit(&self.client);
+        let ids = self.targets.clone();
+        let taker = job.clone();
+        AsyncResult::new(
+            job,
+            self.client.clone(),
+            Box::new(move || Ok(PerWorker::from_parts(ids, collect(taker.take_all())?))),
+        )
+    }
+
     /// Maps `f` over `items`, one contiguous block per target worker (ipyparallel's
     /// `DirectView.map`), and waits. Results are in item order; `f` may borrow.
     ///
