@@ -137,11 +137,28 @@ mod tests {
         let mut data = MimeBundle::new();
         data.insert("text/plain".into(), "x".into());
         let events = [
-            Event::Display { id: Some("p1".into()), data: data.clone() },
-            Event::Display { id: None, data: data.clone() },
-            Event::Update { id: "p1".into(), data },
-            Event::Stream { worker: 3, name: StreamName::Stderr, text: "a\nb".into() },
-            Event::Error { ename: "E".into(), evalue: "v".into(), traceback: vec!["t".into()] },
+            Event::Display {
+                id: Some("p1".into()),
+                data: data.clone(),
+            },
+            Event::Display {
+                id: None,
+                data: data.clone(),
+            },
+            Event::Update {
+                id: "p1".into(),
+                data,
+            },
+            Event::Stream {
+                worker: 3,
+                name: StreamName::Stderr,
+                text: "a\nb".into(),
+            },
+            Event::Error {
+                ename: "E".into(),
+                evalue: "v".into(),
+                traceback: vec!["t".into()],
+            },
         ];
         for e in events {
             let line = e.to_line();
