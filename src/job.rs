@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 const FLUSH: Duration = Duration::from_micros(200);
 /// How long a waiter spins before it sleeps: an `apply` on an idle worker returns sooner.
 const WAIT_SPIN: Duration = Duration::from_micros(50);
+/// The first part of that spin, before it starts yielding the core.
+pub(crate) const PURE_SPIN: Duration = Duration::from_micros(3);
 
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
@@ -70,6 +72,9 @@ pub(crate) enum Wait {
     Interrupted,
 }
 
+/// (item index, start time) of the task a worker position is running.
+type RunningTask = (usize, Instant);
+
 /// The non-generic part of a job: counters, flags, timing and the waiters' condvar.
 pub(crate) struct Core {
     len: usize,
@@ -89,7 +94,7 @@ pub(crate) struct Core {
     lock: Mutex<()>,
     cv: Condvar,
     timeout: Option<Duration>,
-    running: Box<[Mutex<Option<(usize, Instant)>>]>,
+    running: Box<[Mutex<Option<RunningTask>>]>,
     task_cancel: Box<[AtomicBool]>,
 }
 
@@ -166,13 +171,22 @@ impl Core {
         interruptible: bool,
         poll: &dyn Fn(),
     ) -> Wait {
-        let spin_until = Instant::now() + WAIT_SPIN;
-        while Instant::now() < spin_until {
+        let start = Instant::now();
+        loop {
             if cond(self) {
                 return Wait::Met;
             }
-            for _ in 0..32 {
-                std::hint::spin_loop();
+            let spun = start.elapsed();
+            if spun >= WAIT_SPIN {
+                break;
+            }
+            if spun < PURE_SPIN {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            } else {
+                // The worker may share this core (a loaded machine): let it run.
+                std::thread::yield_now();
             }
         }
         loop {

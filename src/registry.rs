@@ -89,11 +89,20 @@ impl Shared {
             if self.terminate.load(Ordering::Acquire) {
                 break;
             }
-            let spin_until = Instant::now() + SPIN;
+            let spin_start = Instant::now();
             let mut woke = false;
-            while Instant::now() < spin_until {
-                for _ in 0..64 {
-                    std::hint::spin_loop();
+            loop {
+                let spun = spin_start.elapsed();
+                if spun >= SPIN {
+                    break;
+                }
+                if spun < crate::job::PURE_SPIN {
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    // On a loaded machine the caller may share this core: let it run.
+                    std::thread::yield_now();
                 }
                 if slot.queued.load(Ordering::Acquire) > 0 || self.terminate.load(Ordering::Acquire)
                 {

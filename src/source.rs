@@ -198,7 +198,8 @@ mod tests {
         assert_eq!(all(v[1..].into_source()), vec![&2, &3]);
         assert_eq!(all((-2i32..2).into_source()), vec![-2, -1, 0, 1]);
         assert_eq!(all((250u8..=255).into_source()).len(), 6);
-        assert_eq!((5usize..3).into_source().len(), 0);
+        let (hi, lo) = (5usize, 3usize);
+        assert_eq!((hi..lo).into_source().len(), 0);
         assert_eq!((i64::MIN..=i64::MAX).into_source().len(), usize::MAX);
     }
 

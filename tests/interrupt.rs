@@ -36,21 +36,31 @@ fn interrupts_abort_waits_within_a_second() {
     t.join().unwrap();
     assert_eq!(r, Err(Error::Interrupted));
     assert!(start.elapsed() < Duration::from_secs(1));
-    assert_eq!(started.load(Ordering::SeqCst), 2, "only the two running tasks ever started");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        2,
+        "only the two running tasks ever started"
+    );
     assert!(!interrupt::pending(), "the wait consumed the interrupt");
 
     // A direct apply.
     let t = interrupt_in(Duration::from_millis(50));
-    assert_eq!(rc.direct_view().apply(|_| spin_until_cancelled()), Err(Error::Interrupted));
+    assert_eq!(
+        rc.direct_view().apply(|_| spin_until_cancelled()),
+        Err(Error::Interrupted)
+    );
     t.join().unwrap();
 
     // get() of a background map: returns without waiting for a task that ignores it.
     let started = Arc::new(AtomicUsize::new(0));
     let s = started.clone();
-    let amr = rc.load_balanced_view().chunksize(1).map_async(0..100, move |_| {
-        s.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(300));
-    });
+    let amr = rc
+        .load_balanced_view()
+        .chunksize(1)
+        .map_async(0..100, move |_| {
+            s.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+        });
     let t = interrupt_in(Duration::from_millis(50));
     let start = Instant::now();
     let errors_before = amr.errors().len();
@@ -71,14 +81,19 @@ fn interrupts_abort_waits_within_a_second() {
     assert!(errs.iter().all(|e| e.kind == TaskErrorKind::Cancelled));
 
     // wait_interactive.
-    let amr = rc.load_balanced_view().map_async(0..2, |_| spin_until_cancelled());
+    let amr = rc
+        .load_balanced_view()
+        .map_async(0..2, |_| spin_until_cancelled());
     let t = interrupt_in(Duration::from_millis(50));
     assert_eq!(amr.wait_interactive(), Err(Error::Interrupted));
     t.join().unwrap();
 
     // imap ends with one Cancelled error.
     let t = interrupt_in(Duration::from_millis(50));
-    let got: Vec<_> = rc.load_balanced_view().imap(0..10, |_| spin_until_cancelled()).collect();
+    let got: Vec<_> = rc
+        .load_balanced_view()
+        .imap(0..10, |_| spin_until_cancelled())
+        .collect();
     t.join().unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].as_ref().unwrap_err().kind, TaskErrorKind::Cancelled);
