@@ -462,6 +462,10 @@ impl<'a, R: Send + 'a> Task for Job<'a, R> {
             last_flush: now,
         };
         while let Some(range) = cursor.claim(step) {
+            if shared.terminating() {
+                // Nobody can observe this job any more; settle it and let the thread exit.
+                self.abort();
+            }
             core.started.store(true, Ordering::Relaxed);
             for i in range {
                 if core.aborted.load(Ordering::Relaxed) {

@@ -58,6 +58,11 @@ impl Shared {
         }
     }
 
+    /// Whether the last client handle is gone: running jobs should stop claiming.
+    pub(crate) fn terminating(&self) -> bool {
+        self.terminate.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn count_done(&self, worker: usize, n: u64) {
         self.workers[worker]
             .tasks_done

@@ -324,8 +324,12 @@ fn dropping_results_and_views_mid_run_does_not_deadlock() {
     drop(rc);
     assert!(amr.progress() < 1000);
     let start = Instant::now();
-    drop(amr); // last handle: threads finish their current task and are joined
-    assert!(start.elapsed() < Duration::from_secs(2));
+    drop(amr); // last handle: threads finish their current task, stop and are joined
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -367,7 +371,10 @@ fn client_lookups_targets_and_stats() {
     let stats = rc.worker_stats();
     assert_eq!(stats.len(), 4);
     assert_eq!(stats.iter().map(|s| s.tasks_done).sum::<u64>(), 100);
-    assert_eq!(Client::new().unwrap().len(), std::thread::available_parallelism().unwrap().get());
+    assert_eq!(
+        Client::new().unwrap().len(),
+        std::thread::available_parallelism().unwrap().get()
+    );
 }
 
 #[test]

@@ -33,6 +33,9 @@ impl<R: Send + 'static> Task for ImapJob<R> {
         let worker = Worker::new(me, position);
         let mut ran = 0;
         'claims: while let Some(range) = self.cursor.claim(self.chunk) {
+            if shared.terminating() {
+                self.aborted.store(true, Ordering::Release);
+            }
             for i in range {
                 while i
                     >= self
