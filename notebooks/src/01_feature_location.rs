@@ -377,11 +377,13 @@ fn locate(raw: &Array2<f32>, diameter: usize, minmass: f64) -> Vec<Feature> {
 }
 
 // %% [markdown]
-// As in the tutorial, fix the parameters in a closure whose only argument is the frame
+// As in the tutorial, fix the parameters in a function whose only argument is the frame
 // ("currying"), and prime the workers with a first map over four frames.
 
 // %%
-let curried_locate = |image: Array2<f32>| locate(&image, 11, 500.0);
+fn curried_locate(image: Array2<f32>) -> Vec<Feature> {
+    locate(&image, 11, 500.0)
+}
 let primed = view.map(&frames.slice(..4), curried_locate)?;
 println!("features in the first 4 frames: {:?}", primed.iter().map(Vec::len).collect::<Vec<_>>());
 

@@ -243,9 +243,11 @@ println!("{} keypoints in the reference image", d_1.len());
 // image, finds its keypoints and descriptors and matches them against the reference. A match
 // is counted correct when the view's keypoint lies within 3 px of where the known transform
 // puts the reference keypoint. Because `map` blocks until all images are done, the closure can
-// borrow the reference descriptors (no copy per task).
+// borrow the reference descriptors (no copy per task). (The cell is a block because a
+// notebook cannot keep a closure in a variable from one cell to the next.)
 
 // %%
+let results = {
 let get_num_matches = lview.parallel(|(i, fname): (usize, PathBuf)| {
     let frame = Frame::open(&fname)?.into_gray();
     let keypoints = fast(&frame, 20.0, 500);
@@ -260,7 +262,8 @@ let get_num_matches = lview.parallel(|(i, fname): (usize, PathBuf)| {
     Ok::<_, rustpx::FrameError>((fname, keypoints.len(), matches.len(), correct))
 });
 let async_res = get_num_matches.map(fnames.iter().cloned().enumerate().collect::<Vec<_>>())?;
-let results = async_res.into_iter().collect::<Result<Vec<_>, _>>()?;
+async_res.into_iter().collect::<Result<Vec<_>, _>>()?
+};
 
 // %% [markdown]
 // ## Matches per image

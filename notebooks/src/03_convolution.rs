@@ -133,13 +133,14 @@ println!("LoadBalancedView.map: {:.3} s", balanced_time.as_secs_f64());
 assert_eq!(serial[0].dim(), (601, 601));
 assert!(serial == direct && serial == balanced);
 let checksum: f64 = serial.iter().map(|r| r.sum()).sum();
-let speedup = |t: Duration| serial_time.as_secs_f64() / t.as_secs_f64();
 println!("checksum {checksum:.6}");
 println!("RESULT {{\"workload\": \"convolution\", \"calls\": {CALLS}, \"workers\": {}, \"serial_s\": {:.6}, \"direct_s\": {:.6}, \"balanced_s\": {:.6}, \"checksum\": {checksum:.9}}}",
     rc.len(), serial_time.as_secs_f64(), direct_time.as_secs_f64(), balanced_time.as_secs_f64());
-let table = Table::new(["method", "time (s)", "speedup"])
+{
+let speedup = |t: Duration| serial_time.as_secs_f64() / t.as_secs_f64();
+Table::new(["method", "time (s)", "speedup"])
     .row(["serial loop".to_string(), format!("{:.3}", serial_time.as_secs_f64()), "1.00".to_string()])
     .row(["DirectView.map".to_string(), format!("{:.3}", direct_time.as_secs_f64()), format!("{:.2}", speedup(direct_time))])
     .row(["LoadBalancedView.map".to_string(), format!("{:.3}", balanced_time.as_secs_f64()), format!("{:.2}", speedup(balanced_time))])
-    .caption(format!("{CALLS} convolutions of a {N}x{N} image on {} workers", rc.len()));
-table
+    .caption(format!("{CALLS} convolutions of a {N}x{N} image on {} workers", rc.len()))
+}

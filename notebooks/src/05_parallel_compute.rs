@@ -164,7 +164,10 @@ spectrum_plot
 // The simplest way: loop over every spectrum.
 
 // %%
-let find_peaks = |vector: ArrayView1<f64>| find_all_peaks(vector, [5.0, 20.0], 10);
+/// `find_all_peaks` with the widths fixed (the tutorial's `partial(find_all_peaks, ...)`).
+fn find_peaks(vector: ArrayView1<f64>) -> Vec<usize> {
+    find_all_peaks(vector, [5.0, 20.0], 10)
+}
 let start = Instant::now();
 let serial_results: Vec<Vec<usize>> = spectra.rows().into_iter().map(find_peaks).collect();
 let serial_time = start.elapsed();
