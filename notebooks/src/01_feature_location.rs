@@ -297,9 +297,7 @@ fn local_maxima(img: &Array2<f32>, size: usize, threshold: f32, margin: usize) -
 
 /// trackpy's `refine_com`: move a disc of `radius` until the centroid of the band-passed
 /// image inside it is within 0.6 px of its centre, then measure mass, size, eccentricity
-/// and signal there. A last step re-weights the pixels with a Gaussian centred on the
-/// sub-pixel estimate (iterated to its fixed point), which removes the pull of the
-/// integer grid and lowers the noise.
+/// and signal there.
 fn refine(img: &Array2<f32>, (mut y, mut x): (usize, usize), radius: usize) -> Feature {
     let (h, w) = img.dim();
     let p = img.as_slice().expect("standard layout");
@@ -338,18 +336,6 @@ fn refine(img: &Array2<f32>, (mut y, mut x): (usize, usize), radius: usize) -> F
         }
         signal = signal.max(v);
     }
-    let s2 = 2.0 * (radius as f64 / 2.5).powi(2);
-    for _ in 0..3 {
-        let (mut m, mut sy, mut sx) = (0.0, 0.0, 0.0);
-        for &(dy, dx, off) in &disc {
-            let v = at(y, x, off) * (-((dy - cy).powi(2) + (dx - cx).powi(2)) / s2).exp();
-            (m, sy, sx) = (m + v, sy + v * dy, sx + v * dx);
-        }
-        if m <= 0.0 {
-            break;
-        }
-        (cy, cx) = (sy / m, sx / m);
-    }
     Feature {
         x: x as f64 + cx,
         y: y as f64 + cy,
@@ -358,6 +344,39 @@ fn refine(img: &Array2<f32>, (mut y, mut x): (usize, usize), radius: usize) -> F
         ecc: ec.hypot(es) / (mass - at(y, x, 0) + 1e-6),
         signal,
     }
+}
+
+/// The last step: re-weight the disc's pixels with a Gaussian centred on the sub-pixel
+/// estimate, iterated to its fixed point. This removes the pull of the integer grid and
+/// lowers the noise of the plain centroid.
+fn gaussian_centroid(img: &Array2<f32>, f: Feature, radius: usize) -> Feature {
+    let (h, w) = img.dim();
+    let (y, x) = (f.y.round() as usize, f.x.round() as usize);
+    let rad = radius as isize;
+    if y < radius || x < radius || y + radius >= h || x + radius >= w {
+        return f;
+    }
+    let (mut cy, mut cx) = (f.y - y as f64, f.x - x as f64);
+    let s2 = 2.0 * (radius as f64 / 2.5).powi(2);
+    for _ in 0..3 {
+        let (mut m, mut sy, mut sx) = (0.0, 0.0, 0.0);
+        for dy in -rad..=rad {
+            for dx in -rad..=rad {
+                if dy * dy + dx * dx > rad * rad {
+                    continue;
+                }
+                let (fy, fx) = (dy as f64, dx as f64);
+                let v = img[[(y as isize + dy) as usize, (x as isize + dx) as usize]] as f64
+                    * (-((fy - cy).powi(2) + (fx - cx).powi(2)) / s2).exp();
+                (m, sy, sx) = (m + v, sy + v * fy, sx + v * fx);
+            }
+        }
+        if m <= 0.0 {
+            return f;
+        }
+        (cy, cx) = (sy / m, sx / m);
+    }
+    Feature { x: x as f64 + cx, y: y as f64 + cy, ..f }
 }
 
 /// Locate bright round features about `diameter` pixels across (odd), like trackpy's
@@ -373,6 +392,7 @@ fn locate(raw: &Array2<f32>, diameter: usize, minmass: f64) -> Vec<Feature> {
         .into_iter()
         .map(|p| refine(&img, p, radius))
         .filter(|f| f.mass > minmass)
+        .map(|f| gaussian_centroid(&img, f, radius))
         .collect()
 }
 
