@@ -115,7 +115,7 @@ println!("worker 0 has rows 0..{} of A:\n{}", A_part[0].nrows(), A_part[0]);
 
 // %%
 let C_ref = A.dot(&B);
-let C1 = dview.gather(&C_part);
+let C1 = dview.gather(&C_part)?;
 assert_eq!(C1, C_ref);
 C1 == C_ref
 
@@ -126,7 +126,7 @@ C1 == C_ref
 fn pdot(view: &DirectView, a: &Array2<i64>, b: &Array2<i64>) -> Result<Array2<i64>, Error> {
     let parts = view.scatter(a.clone());
     let products = view.apply(|w| parts[w.id()].dot(b))?;
-    Ok(view.gather(&products))
+    view.gather(&products)
 }
 assert_eq!(pdot(&even, &A, &B)?, C_ref);
 pdot(&dview, &A, &B)? == C_ref
