@@ -60,17 +60,22 @@ def best_of(fn, repeats=REPEATS):
 
 
 # ---------------------------------------------------------------- the rustpx side
-def run_notebook(name, frames_dir):
+def run_notebook(name, frames_dir, reuse=False):
+    """Executes a tutorial notebook and returns its RESULT line. With `reuse`, reads the
+    copy a previous run left in notebooks/executed/ instead (same frames directory)."""
     import nbformat
     from nbclient import NotebookClient
 
-    os.environ["RUSTPX_FRAMES_DIR"] = str(frames_dir)
-    os.environ["RUSTPX_NONINTERACTIVE"] = "1"
-    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-    NotebookClient(nb, timeout=1800, kernel_name="rustpx").execute()
     executed = ROOT / "notebooks" / "executed"
-    executed.mkdir(exist_ok=True)
-    nbformat.write(nb, executed / name)
+    if reuse:
+        nb = nbformat.read(executed / name, as_version=4)
+    else:
+        os.environ["RUSTPX_FRAMES_DIR"] = str(frames_dir)
+        os.environ["RUSTPX_NONINTERACTIVE"] = "1"
+        nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        NotebookClient(nb, timeout=1800, kernel_name="rustpx").execute()
+        executed.mkdir(exist_ok=True)
+        nbformat.write(nb, executed / name)
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             for line in out.get("text", "").splitlines():
@@ -259,13 +264,16 @@ def table(title, rows, extra=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--frames", type=Path, help="frames directory (default: a new temporary one)")
+    parser.add_argument("--reuse-executed", action="store_true",
+                        help="take the rustpx figures from notebooks/executed/ (a previous run with the same --frames)")
     args = parser.parse_args()
     ensure_packages()
-    frames_dir = Path(tempfile.mkdtemp(prefix="rustpx-compare-")) / "frames"
+    frames_dir = args.frames or Path(tempfile.mkdtemp(prefix="rustpx-compare-")) / "frames"
     print("running notebook 03 (convolution) with the rustpx kernel ...", flush=True)
-    rust_conv = run_notebook("03_convolution.ipynb", frames_dir)
+    rust_conv = run_notebook("03_convolution.ipynb", frames_dir, args.reuse_executed)
     print("running notebook 01 (feature location) with the rustpx kernel ...", flush=True)
-    rust_loc = run_notebook("01_feature_location.ipynb", frames_dir)
+    rust_loc = run_notebook("01_feature_location.ipynb", frames_dir, args.reuse_executed)
     print("running the Python tools (convolution) ...", flush=True)
     py_conv, checksum = python_convolution()
     print("running the Python tools (feature location) ...", flush=True)
@@ -297,4 +305,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    # Run as the importable module `compare`, so that ipyparallel engines and Dask workers
+    # unpickle its functions by name instead of looking for them in their own __main__.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import compare
+
+    compare.main()
