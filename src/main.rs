@@ -30,6 +30,16 @@ enum Command {
         #[arg(long)]
         connection_file: PathBuf,
     },
+    /// Time a cell run in-process by evcxr (the baseline of benches/kernel_overhead.py).
+    #[command(hide = true)]
+    BenchEvcxr {
+        /// The cell.
+        #[arg(long, default_value = "1 + 1")]
+        code: String,
+        /// How many timed runs.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
 }
 
 #[derive(Args)]
@@ -87,6 +97,10 @@ fn main() -> Result<()> {
             // Held until exit: the build directory is this kernel's while it runs.
             let _build_dir = kernel::session::claim_build_dir()?;
             tokio::runtime::Runtime::new()?.block_on(kernel::server::serve(info))?;
+        }
+        Command::BenchEvcxr { code, runs } => {
+            let _build_dir = kernel::session::claim_build_dir()?;
+            kernel::bench::run(&code, runs)?;
         }
     }
     Ok(())

@@ -75,6 +75,7 @@ pub fn complete(exec: &Executor, code: &str, cursor: usize) -> Value {
     if let Some(mut guard) = exec.try_context(PATIENCE)
         && let Some(ctx) = guard.as_mut()
         && let Ok(found) = ctx.completions(code, pos)
+        && !found.completions.is_empty()
     {
         let matches: Vec<String> = found.completions.into_iter().map(|c| c.code).collect();
         return json!({

@@ -48,6 +48,13 @@ impl History {
                     .iter()
                     .filter(|(_, input, _)| pattern.as_ref().is_none_or(|p| p.matches(input)))
                     .collect();
+                if request.get("unique").and_then(Value::as_bool).unwrap_or(false) {
+                    // Keep the latest occurrence of each input.
+                    let mut seen = std::collections::HashSet::new();
+                    found.reverse();
+                    found.retain(|(_, input, _)| seen.insert(input.clone()));
+                    found.reverse();
+                }
                 let skip = found.len().saturating_sub(n);
                 found.drain(..skip);
                 found
@@ -99,5 +106,8 @@ mod tests {
                 .len(),
             2
         );
+        h.push(4, "a + 1", "2");
+        let unique = json!({"hist_access_type": "search", "pattern": "a *", "unique": true});
+        assert_eq!(h.reply(&unique), vec![json!([1, 4, "a + 1"])]);
     }
 }

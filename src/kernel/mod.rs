@@ -1,6 +1,7 @@
 //! The Jupyter kernel (feature `kernel`): protocol server, evcxr driving, output routing,
 //! interrupts, completion, install, and the embedded runtime.
 
+pub mod bench;
 pub mod child;
 pub mod complete;
 pub mod errors;

@@ -17,7 +17,34 @@ const SLOTS: usize = 8;
 /// dependencies. Sets `EVCXR_TMPDIR`, so call it before any thread starts.
 pub fn claim_build_dir() -> Result<Option<File>> {
     let base = runtime_embed::version_dir().join("sessions");
+    // Prefer a slot that has built before (a kernel being restarted releases its slot a
+    // moment after the new one starts), then any slot.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let built: Vec<usize> = (0..SLOTS)
+            .filter(|s| base.join(format!("slot-{s}/target")).is_dir())
+            .collect();
+        if built.is_empty() {
+            break;
+        }
+        for slot in built {
+            if let Some(lock) = try_slot(&base, slot)? {
+                return Ok(Some(lock));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     for slot in 0..SLOTS {
+        if let Some(lock) = try_slot(&base, slot)? {
+            return Ok(Some(lock));
+        }
+    }
+    Ok(None)
+}
+
+/// Locks slot `slot` if free, and points evcxr at it.
+fn try_slot(base: &std::path::Path, slot: usize) -> Result<Option<File>> {
+    {
         let dir = base.join(format!("slot-{slot}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let lock = File::create(dir.join(".lock"))?;
@@ -44,8 +71,34 @@ pub fn prelude(runtime_dir: &std::path::Path) -> String {
     )
 }
 
-/// What must run again whenever evcxr restarts its child process.
-pub const RESTART_PRELUDE: &str = "use rustpx::prelude::*;\nlet _ = rustpx::interrupt::install();";
+/// What must run again whenever evcxr restarts its child process: the prelude import,
+/// the runtime's interrupt handlers, and a panic hook that reports a panicking cell to
+/// the kernel (evcxr catches the panic and returns `Ok`). The hook lives here, in cell
+/// code, because cells use the toolchain's shared libstd, whose panic hook is not the
+/// kernel binary's; it only handles the thread that runs cells and chains otherwise.
+pub const RESTART_PRELUDE: &str = r#"use rustpx::prelude::*;
+let _ = rustpx::interrupt::install();
+{
+    let cell_thread = std::thread::current().id();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != cell_thread {
+            return previous(info);
+        }
+        let payload = info.payload();
+        let message = payload.downcast_ref::<&str>().map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "Box<dyn Any>".to_string());
+        let event = rustpx::display::channel::Event::Error {
+            ename: "panic".to_string(),
+            evalue: message.clone(),
+            traceback: vec![format!("the cell panicked: {message}")],
+        };
+        if !rustpx::display::channel::emit(&event) {
+            previous(info);
+        }
+    }));
+}"#;
 
 /// A new evcxr context whose child runs in its own process group (so a SIGINT sent to
 /// the kernel's group cannot kill it) with the runtime's display channel enabled.
