@@ -104,6 +104,11 @@ mod tests {
         assert_eq!(
             h.reply(&json!({"hist_access_type": "search", "pattern": "a*"}))
                 .len(),
+            1
+        );
+        assert_eq!(
+            h.reply(&json!({"hist_access_type": "search", "pattern": "*a*"}))
+                .len(),
             2
         );
         h.push(4, "a + 1", "2");
