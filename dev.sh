@@ -3,6 +3,8 @@
 #   ./dev.sh demo [--lab]   build, install the kernel into .venv, run notebooks/demo.ipynb
 #                           headless (or open JupyterLab with --lab)
 #   ./dev.sh test           every test: cargo test (incl. doctests), then pytest over tests/
+#   ./dev.sh compare        rustpx against SciPy, multiprocessing, ipyparallel, Dask and
+#                           trackpy on the same data (benches/compare.py; README table)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -91,8 +93,17 @@ run_tests() {
     say "all tests passed"
 }
 
+compare() {
+    build
+    python_env requirements-compare.txt
+    install_kernel
+    say "running notebooks 03 and 01 with the kernel, then the Python tools (2 workers each)"
+    "$PY" benches/compare.py "$@"
+}
+
 case ${1:-} in
     demo) shift; demo "$@" ;;
     test) shift; run_tests "$@" ;;
-    *) echo "usage: ./dev.sh demo [--lab] | ./dev.sh test" >&2; exit 2 ;;
+    compare) shift; compare "$@" ;;
+    *) echo "usage: ./dev.sh demo [--lab] | ./dev.sh test | ./dev.sh compare" >&2; exit 2 ;;
 esac

@@ -249,7 +249,7 @@ def cpu_model():
 def table(title, rows, extra=None):
     fastest_python = min(t for name, t in rows.items() if not name.startswith("rustpx") and "serial" not in name)
     serial = next(t for name, t in rows.items() if "serial" in name and not name.startswith("rustpx"))
-    lines = [f"### {title}", "", "| tool | time (s) | speedup vs Python serial | rustpx parallel is faster by |",
+    lines = [f"### {title}", "", "| tool | time (s) | speedup vs Python serial | time / rustpx best parallel |",
              "| --- | ---: | ---: | ---: |"]
     rust_parallel = min(t for name, t in rows.items() if name.startswith("rustpx") and "serial" not in name)
     for name, t in rows.items():
