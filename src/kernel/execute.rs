@@ -7,7 +7,7 @@
 use super::errors::describe;
 use super::history::History;
 use super::interrupt::Interrupter;
-use super::magics::{self, Action};
+use super::magics::{self, Action, ParallelMagics, Prepared};
 use super::outbox::Outbox;
 use super::output::{self, CellOutput, SharedCell};
 use super::session;
@@ -54,7 +54,9 @@ impl Executor {
             outbox,
             count: 0,
             startup_error: None,
-            stderr_pending: None,
+            readers: None,
+            magics: ParallelMagics::default(),
+            pending_magics: None,
         };
         let _ = std::thread::Builder::new()
             .name("rustpx-executor".into())
@@ -85,7 +87,12 @@ struct Worker {
     outbox: Arc<Outbox>,
     count: usize,
     startup_error: Option<String>,
-    stderr_pending: Option<crossbeam_channel::Receiver<String>>,
+    /// The context's output readers, settled after each cell.
+    readers: Option<output::OutputReaders>,
+    /// `:px`, `:autopx`, … state; changed only by cells that succeed.
+    magics: ParallelMagics,
+    /// What the running cell's magics change if it succeeds.
+    pending_magics: Option<Prepared>,
 }
 
 impl Worker {
@@ -100,13 +107,12 @@ impl Worker {
         let mut guard = self.context.lock();
         let started = std::time::Instant::now();
         let result = session::new_context().and_then(|(mut ctx, outputs)| {
-            self.stderr_pending = Some(outputs.stderr.clone());
-            output::spawn_readers(
+            self.readers = Some(output::spawn_readers(
                 outputs.stdout,
                 outputs.stderr,
                 self.cell.clone(),
                 self.outbox.clone(),
-            );
+            ));
             let runtime = super::runtime_embed::extract()?;
             ctx.execute(&session::prelude(&runtime))
                 .map_err(|e| anyhow::anyhow!("linking the rustpx runtime failed: {e}"))?;
@@ -151,9 +157,10 @@ impl Worker {
             };
         }
 
+        let mark = self.readers.as_ref().map(output::OutputReaders::mark);
         let result = self.evaluate(request, &code);
-        if let Some(stderr) = &self.stderr_pending {
-            output::settle_stderr(|| !stderr.is_empty());
+        if let (Some(readers), Some(mark)) = (&self.readers, mark) {
+            readers.settle(mark, runs(&result));
         }
         let (errors, stderr) = {
             let mut cell = self.cell.lock();
@@ -169,6 +176,12 @@ impl Worker {
             },
             Err(error) => Err(error),
         };
+
+        if let Some(prepared) = self.pending_magics.take()
+            && outcome.is_ok()
+        {
+            self.magics.commit(prepared);
+        }
 
         let mut text_result = String::new();
         let reply = match outcome {
@@ -229,6 +242,25 @@ impl Worker {
             Action::EvaluateThenAppendHelp(code) => (code, true),
             Action::Reply(outputs) => return Ok(outputs),
         };
+        if let Some(ctx) = self.context.lock().as_ref() {
+            self.magics
+                .observe_variable_types(ctx.variables_and_types());
+        }
+        let prepared = self.magics.prepare(&code).map_err(|e| {
+            let message = e.to_string();
+            ("MagicError".to_string(), message.clone(), vec![message])
+        })?;
+        for note in &prepared.notes {
+            self.outbox.publish(request.iopub(
+                "stream",
+                json!({ "name": "stdout", "text": format!("{note}\n") }),
+            ));
+        }
+        let code = prepared.code.clone();
+        self.pending_magics = Some(prepared);
+        if code.trim().is_empty() {
+            return Ok(EvalOutputs::new());
+        }
         let mut guard = self.context.lock();
         let Some(ctx) = guard.as_mut() else {
             return Err((
@@ -259,6 +291,8 @@ impl Worker {
         let killed = self.interrupter.end(cell);
         let restarted = self.interrupter.refresh_pid(ctx);
         if restarted {
+            // Per-worker variables died with the old process.
+            self.magics.reset_variables();
             // A new child process: its interrupt handlers and the runtime's state are gone.
             if let Err(e) = ctx.execute(session::RESTART_PRELUDE) {
                 tracing::error!("re-running the prelude after a restart failed: {e}");
@@ -283,6 +317,18 @@ impl Worker {
             Err(error) => Err(describe(&error)),
         }
     }
+}
+
+/// How many times the child ran code for a cell: evcxr records an "Execution" phase for
+/// each run that completed.
+fn runs(result: &Result<EvalOutputs, (String, String, Vec<String>)>) -> usize {
+    result.as_ref().map_or(0, |outputs| {
+        outputs
+            .phases
+            .iter()
+            .filter(|p| p.name == "Execution")
+            .count()
+    })
 }
 
 fn killed_error() -> (String, String, Vec<String>) {

@@ -12,16 +12,20 @@
 //! child's stdout during `execute()`, so stdout written between cells arrives when the
 //! next cell starts and is shown under that next cell; stderr has its own reader and is
 //! shown under the last cell as it arrives.
+//!
+//! A cell's own output always precedes its reply: [`OutputReaders::settle`] waits until
+//! both readers have handled everything the cell's runs wrote (see `child` for the fence
+//! that marks the end of a run's stderr).
 
-use super::child::QUESTION_MARK_ENAME;
+use super::child::{QUESTION_MARK_ENAME, is_fence};
 use super::outbox::Outbox;
 use super::wire::Request;
-use crossbeam_channel::Receiver;
-use parking_lot::Mutex;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
 use rustpx::display::channel::{Event, StreamName};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the output readers know about the cell that output belongs to.
 #[derive(Default)]
@@ -39,72 +43,151 @@ pub struct CellOutput {
 /// Shared between the executor and the two reader threads.
 pub type SharedCell = Arc<Mutex<CellOutput>>;
 
+/// The reader threads of one evcxr context, and the means to wait until they have
+/// handled everything a cell wrote.
+pub struct OutputReaders {
+    sync: Sender<Sender<()>>,
+    /// How many output fences (`child::FENCE`, one per run) stderr has delivered.
+    fences: Arc<(Mutex<u64>, Condvar)>,
+}
+
+/// How long [`OutputReaders::settle`] waits for stderr fences. evcxr's stderr thread
+/// normally delivers them within microseconds; this only bounds a stuck pipe.
+const STDERR_FENCE_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Starts the stdout and stderr readers for one evcxr context.
 pub fn spawn_readers(
     stdout: Receiver<String>,
     stderr: Receiver<String>,
     cell: SharedCell,
     outbox: Arc<Outbox>,
-) {
+) -> OutputReaders {
+    let (sync, sync_rx) = crossbeam_channel::unbounded();
+    let fences = Arc::new((Mutex::new(0), Condvar::new()));
     let (c, o) = (cell.clone(), outbox.clone());
     let _ = std::thread::Builder::new()
         .name("rustpx-stdout".into())
-        .spawn(move || read_stdout(&stdout, &c, &o));
+        .spawn(move || read_stdout(&stdout, &sync_rx, &c, &o));
+    let f = fences.clone();
     let _ = std::thread::Builder::new()
         .name("rustpx-stderr".into())
-        .spawn(move || read_stderr(&stderr, &cell, &outbox));
+        .spawn(move || read_stderr(&stderr, &cell, &outbox, &f));
+    OutputReaders { sync, fences }
 }
 
-/// Waits a little for stderr lines still in flight (evcxr reads stderr on its own
-/// thread, so a `?` error's message can trail the end of the cell).
-pub fn settle_stderr(stderr_pending: impl Fn() -> bool) {
-    for _ in 0..20 {
-        if !stderr_pending() {
-            break;
+impl OutputReaders {
+    /// How many runs' stderr has fully arrived; take it before a cell, for [`settle`].
+    ///
+    /// [`settle`]: OutputReaders::settle
+    pub fn mark(&self) -> u64 {
+        *self.fences.0.lock()
+    }
+
+    /// Returns once every line of the cell that just ended has been handled, so its
+    /// stream messages precede the reply and its reported errors are recorded. `runs` is
+    /// how many times the child ran code since [`mark`](OutputReaders::mark) returned
+    /// `mark`.
+    ///
+    /// evcxr waits for its stdout channel to drain before `execute` returns, so the
+    /// stdout reader has every line and only needs to finish the batch it holds. stderr
+    /// has its own thread in evcxr: wait for the fence each run writes there last.
+    pub fn settle(&self, mark: u64, runs: usize) {
+        let (ack, acked) = crossbeam_channel::bounded(1);
+        if self.sync.send(ack).is_ok() {
+            let _ = acked.recv_timeout(Duration::from_secs(5));
         }
-        std::thread::sleep(Duration::from_millis(5));
+        let (seen, arrived) = &*self.fences;
+        let mut seen = seen.lock();
+        let deadline = Instant::now() + STDERR_FENCE_PATIENCE;
+        while *seen < mark + runs as u64 {
+            if arrived.wait_until(&mut seen, deadline).timed_out() {
+                tracing::warn!("stderr of the last cell is late; it will follow the reply");
+                return;
+            }
+        }
     }
 }
 
-fn read_stdout(rx: &Receiver<String>, cell: &SharedCell, outbox: &Outbox) {
+fn read_stdout(
+    rx: &Receiver<String>,
+    sync: &Receiver<Sender<()>>,
+    cell: &SharedCell,
+    outbox: &Outbox,
+) {
+    loop {
+        crossbeam_channel::select! {
+            recv(rx) -> line => match line {
+                Ok(first) => forward_stdout(first, rx, cell, outbox),
+                Err(_) => return,
+            },
+            recv(sync) -> ack => {
+                let Ok(ack) = ack else { return };
+                while let Ok(line) = rx.try_recv() {
+                    forward_stdout(line, rx, cell, outbox);
+                }
+                let _ = ack.send(());
+            }
+        }
+    }
+}
+
+/// Handles `first` and the lines already waiting behind it (batched into one stream
+/// message, without delaying anything).
+fn forward_stdout(first: String, rx: &Receiver<String>, cell: &SharedCell, outbox: &Outbox) {
+    let mut text = String::new();
+    let mut line = Some(first);
+    while let Some(l) = line.take() {
+        match Event::parse_line(&l) {
+            Some((before, event)) => {
+                text.push_str(before);
+                flush_stream(cell, outbox, "stdout", &mut text);
+                handle_event(cell, outbox, event);
+            }
+            None => {
+                text.push_str(&l);
+                text.push('\n');
+            }
+        }
+        if text.len() < 64 * 1024 {
+            line = rx.try_recv().ok();
+        }
+    }
+    flush_stream(cell, outbox, "stdout", &mut text);
+}
+
+fn read_stderr(
+    rx: &Receiver<String>,
+    cell: &SharedCell,
+    outbox: &Outbox,
+    fences: &(Mutex<u64>, Condvar),
+) {
     while let Ok(first) = rx.recv() {
         let mut text = String::new();
         let mut line = Some(first);
         while let Some(l) = line.take() {
-            match Event::parse_line(&l) {
-                Some((before, event)) => {
-                    text.push_str(before);
-                    flush_stream(cell, outbox, "stdout", &mut text);
-                    handle_event(cell, outbox, event);
-                }
-                None => {
-                    text.push_str(&l);
-                    text.push('\n');
-                }
+            if is_fence(&l) {
+                // What came before the fence is the run's: publish it, then tell.
+                publish_stderr(cell, outbox, &mut text);
+                *fences.0.lock() += 1;
+                fences.1.notify_all();
+            } else {
+                text.push_str(&l);
+                text.push('\n');
             }
-            // Batch what is already waiting, without delaying anything.
             if text.len() < 64 * 1024 {
                 line = rx.try_recv().ok();
             }
         }
-        flush_stream(cell, outbox, "stdout", &mut text);
+        publish_stderr(cell, outbox, &mut text);
     }
 }
 
-fn read_stderr(rx: &Receiver<String>, cell: &SharedCell, outbox: &Outbox) {
-    while let Ok(first) = rx.recv() {
-        let mut text = format!("{first}\n");
-        while text.len() < 64 * 1024 {
-            match rx.try_recv() {
-                Ok(l) => {
-                    text.push_str(&l);
-                    text.push('\n');
-                }
-                Err(_) => break,
-            }
-        }
-        cell.lock().stderr.push_str(&text);
-        flush_stream(cell, outbox, "stderr", &mut text);
+/// Records stderr text for the running cell (a `?` error's message is in it) and
+/// publishes it.
+fn publish_stderr(cell: &SharedCell, outbox: &Outbox, text: &mut String) {
+    if !text.is_empty() {
+        cell.lock().stderr.push_str(text);
+        flush_stream(cell, outbox, "stderr", text);
     }
 }
 
