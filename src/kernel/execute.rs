@@ -157,11 +157,8 @@ impl Worker {
             };
         }
 
-        let mark = self.readers.as_ref().map(output::OutputReaders::mark);
-        let result = self.evaluate(request, &code);
-        if let (Some(readers), Some(mark)) = (&self.readers, mark) {
-            readers.settle(mark, runs(&result));
-        }
+        let result = self.evaluate_settled(|this| this.evaluate(request, &code));
+        let ran = runs(&result) > 0;
         let (errors, stderr) = {
             let mut cell = self.cell.lock();
             (
@@ -177,10 +174,12 @@ impl Worker {
             Err(error) => Err(error),
         };
 
-        if let Some(prepared) = self.pending_magics.take()
-            && outcome.is_ok()
-        {
-            self.magics.commit(prepared);
+        if let Some(prepared) = self.pending_magics.take() {
+            if outcome.is_ok() {
+                self.magics.commit(prepared);
+            } else if let (true, Some(code)) = (ran, &prepared.restore) {
+                self.restore(code);
+            }
         }
 
         let mut text_result = String::new();
@@ -218,6 +217,40 @@ impl Worker {
         self.outbox.shell(request.reply("execute_reply", reply));
         self.outbox
             .publish(request.iopub("status", json!({ "execution_state": "idle" })));
+    }
+
+    /// Runs `evaluate`, then waits until the output readers have handled everything the
+    /// runs it made wrote.
+    fn evaluate_settled(
+        &mut self,
+        evaluate: impl FnOnce(&mut Self) -> Result<EvalOutputs, (String, String, Vec<String>)>,
+    ) -> Result<EvalOutputs, (String, String, Vec<String>)> {
+        let mark = self.readers.as_ref().map(output::OutputReaders::mark);
+        let result = evaluate(self);
+        if let (Some(readers), Some(mark)) = (&self.readers, mark) {
+            readers.settle(mark, runs(&result));
+        }
+        result
+    }
+
+    /// Puts back the variables a failed `:px` cell redefined (see `rustpx::px::keep`).
+    fn restore(&mut self, code: &str) {
+        let context = self.context.clone();
+        let result = self.evaluate_settled(|_| {
+            let mut guard = context.lock();
+            let ctx = guard.as_mut().ok_or_else(|| {
+                (
+                    "KernelStartError".into(),
+                    "evcxr is not running".into(),
+                    vec![],
+                )
+            })?;
+            ctx.execute(code).map_err(|e| describe(&e))
+        });
+        let failed = self.cell.lock().errors.drain(..).next();
+        if let Some((ename, evalue, _)) = result.err().or(failed) {
+            tracing::error!("restoring variables after a failed :px cell: {ename}: {evalue}");
+        }
     }
 
     /// Runs the code (after magic dispatch) and returns its outputs or error fields.

@@ -48,7 +48,11 @@ impl History {
                     .iter()
                     .filter(|(_, input, _)| pattern.as_ref().is_none_or(|p| p.matches(input)))
                     .collect();
-                if request.get("unique").and_then(Value::as_bool).unwrap_or(false) {
+                if request
+                    .get("unique")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                {
                     // Keep the latest occurrence of each input.
                     let mut seen = std::collections::HashSet::new();
                     found.reverse();

@@ -7,10 +7,12 @@
 //! [`submit`] / [`result`] implement `--noblock` and `:pxresult`. Everything that can
 //! fail does so before the notebook's variables are touched.
 
+mod keep;
 pub mod output;
 mod run;
 mod workers;
 
+pub use keep::{keep, restore};
 pub use run::{PxResult, result, run, submit};
 pub use workers::{WorkersTable, set_workers, workers};
 
@@ -47,6 +49,9 @@ pub enum PxError {
         /// Where it has values.
         defined_on: Vec<usize>,
     },
+    /// [`restore`] found no value kept for a variable.
+    #[error("no value of `{0}` was kept to restore")]
+    NotKept(String),
     /// `:pxresult` with no `--noblock` run.
     #[error("no `:px --noblock` run to show: :pxresult shows the last one")]
     NothingPending,

@@ -84,7 +84,11 @@ pub fn parse_flags<P: Parser>(name: &str, words: &[String]) -> Result<P, String>
             .unwrap_or_default()
             .trim_start_matches("error: ")
             .to_string();
-        if detail.is_empty() { format!(":{name}: {msg}") } else { format!(":{name}: {detail}") }
+        if detail.is_empty() {
+            format!(":{name}: {msg}")
+        } else {
+            format!(":{name}: {detail}")
+        }
     })
 }
 
@@ -106,7 +110,8 @@ mod tests {
     #[test]
     fn px_flags_parse_and_reject() {
         let w = |s: &str| split_options(s).0;
-        let f: PxFlags = parse_flags("px", &w("--targets ::2 --group-outputs --timeout 1.5")).unwrap();
+        let f: PxFlags =
+            parse_flags("px", &w("--targets ::2 --group-outputs --timeout 1.5")).unwrap();
         assert_eq!(f.targets.as_deref(), Some("::2"));
         assert!(f.group_outputs && !f.noblock);
         assert_eq!(f.timeout, Some(1.5));

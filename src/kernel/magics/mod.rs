@@ -6,6 +6,12 @@
 //! or answers it directly ([`Action::Reply`]). Everything else goes to evcxr unchanged,
 //! so every evcxr command (`:dep`, `:vars`, `:opt`, …) keeps working.
 
+mod flags;
+mod parallel;
+mod px;
+
+pub use parallel::{ParallelMagics, Prepared};
+
 use evcxr::EvalOutputs;
 
 /// A kernel command, as listed by `:help`.
@@ -19,11 +25,45 @@ pub struct Magic {
 }
 
 /// Every kernel command.
-pub static MAGICS: &[Magic] = &[Magic {
-    name: ":rustpx",
-    usage: "",
-    summary: "Show the rustpx version, the runtime's source and the build cache directory",
-}];
+pub static MAGICS: &[Magic] = &[
+    Magic {
+        name: ":px",
+        usage: "[--targets SPEC] [--noblock] [--group-outputs] [--timeout SECS] CODE",
+        summary: "Run CODE once on each worker of the active view (a line, or the rest of the \
+                  cell when :px is alone on the first line); `let` defines PerWorker \
+                  variables; SPEC is all, 0, 0,2, 1:3 or ::2",
+    },
+    Magic {
+        name: ":autopx",
+        usage: "",
+        summary: "Toggle running every following cell as :px",
+    },
+    Magic {
+        name: ":pxresult",
+        usage: "",
+        summary: "Show the outcome of the last :px --noblock",
+    },
+    Magic {
+        name: ":pxconfig",
+        usage: "[--targets SPEC] [--block|--noblock]",
+        summary: "Set the defaults of :px",
+    },
+    Magic {
+        name: ":workers",
+        usage: "[N]",
+        summary: "Show the workers (id, tasks done, busy); with N, restart the default client",
+    },
+    Magic {
+        name: ":timeit",
+        usage: "[-n N] [-r R] CODE",
+        summary: "Time CODE like IPython's %%timeit (mean, std. dev. and best per loop)",
+    },
+    Magic {
+        name: ":rustpx",
+        usage: "",
+        summary: "Show the rustpx version, the runtime's source and the build cache directory",
+    },
+];
 
 /// What the executor does with a cell.
 pub enum Action {

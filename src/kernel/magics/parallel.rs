@@ -10,28 +10,22 @@
 
 use super::flags::{PxFlags, TimeitFlags, parse_flags, split_options};
 use super::px::{PerWorkerVars, PxError, PxPlan, ordinary_bindings, rewrite};
-
-/// What `:help` adds to evcxr's list.
-pub const HELP: &str = "\
-:px [--targets SPEC] [--noblock] [--group-outputs] [--timeout SECS] CODE
-                  Run CODE once on each worker of the active view (a line, or the rest
-                  of the cell when :px is alone on the first line). `let` defines
-                  PerWorker variables; SPEC is all, 0, 0,2, 1:3 or ::2
-:autopx           Toggle running every cell as :px
-:pxresult         Show the outcome of the last :px --noblock
-:pxconfig [--targets SPEC] [--block|--noblock]
-                  Set the defaults of :px
-:workers [N]      Show the workers (id, tasks done, busy); with N, restart them with N
-:timeit [-n N] [-r R] CODE
-                  Time CODE like IPython's %%timeit (best and mean per loop)
-";
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The kernel-side state of the parallel magics for one notebook session.
 #[derive(Debug, Clone, Default)]
 pub struct ParallelMagics {
     autopx: bool,
     defaults: PxFlags,
+    /// Defined by `:px let` (name → declared `mut`).
     per_worker: PerWorkerVars,
+    /// Ordinary notebook variables whose evcxr type is `PerWorker<…>` (made by `scatter`,
+    /// `apply`, …): `:px` hands each worker its own value of these too.
+    typed: PerWorkerVars,
+    /// Ordinary variables declared `let mut`, so a typed per-worker one is writable in `:px`.
+    ordinary_mut: BTreeSet<String>,
+    /// Every notebook variable and its type, as evcxr reported them before the cell.
+    types: BTreeMap<String, String>,
 }
 
 /// A cell ready for evcxr, and what to remember if it succeeds.
@@ -43,13 +37,19 @@ pub struct Prepared {
     pub notes: Vec<String>,
     /// Whether any of our magics was used (the kernel may time or log these).
     pub used_magics: bool,
+    /// Code that puts back the variables a failing `:px` redefined (see
+    /// `rustpx::px::keep`); the kernel runs it if the cell ran and failed.
+    pub restore: Option<String>,
     commit: Commit,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Commit {
     define: Vec<(String, bool)>,
+    /// Existing variables the `:px` code redefines (kept by it if it fails).
+    kept: Vec<String>,
     forget: Vec<String>,
+    ordinary: Vec<(String, bool)>,
     autopx: Option<bool>,
     defaults: Option<PxFlags>,
     reset_per_worker: bool,
@@ -70,24 +70,71 @@ pub enum MagicError {
 }
 
 impl ParallelMagics {
-    /// Whether `:autopx` is on.
-    pub fn autopx(&self) -> bool {
-        self.autopx
+    /// Takes the notebook's variables and their types as evcxr reports them (before each
+    /// cell), so a `PerWorker` made outside `:px` (`let chunks = dview.scatter(..)?`) means
+    /// this worker's own value inside `:px` code, as in ipyparallel.
+    pub fn observe_variable_types<'a>(
+        &mut self,
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        self.types = vars
+            .into_iter()
+            .map(|(name, ty)| (name.to_string(), ty.to_string()))
+            .collect();
+        self.typed = self
+            .types
+            .iter()
+            .filter(|(_, ty)| is_per_worker_type(ty))
+            .map(|(name, _)| (name.clone(), self.ordinary_mut.contains(name)))
+            .collect();
     }
 
-    /// Per-worker variables defined by `:px` so far.
-    pub fn per_worker_vars(&self) -> &PerWorkerVars {
-        &self.per_worker
+    /// The names of every notebook variable.
+    fn existing(&self) -> BTreeSet<String> {
+        self.types.keys().cloned().collect()
+    }
+
+    /// `let` statements that take back the old values of `kept` variables.
+    fn restore_code(&self, kept: &[String]) -> Option<String> {
+        let lets: Vec<String> = kept
+            .iter()
+            .filter_map(|name| {
+                let ty = self.types.get(name)?;
+                let mutable = self.per_worker.get(name).copied().unwrap_or(false)
+                    || self.ordinary_mut.contains(name);
+                let m = if mutable { "mut " } else { "" };
+                Some(format!(
+                    "let {m}{name}: {ty} = rustpx::px::restore::<{ty}>({name:?})?;"
+                ))
+            })
+            .collect();
+        (!lets.is_empty()).then(|| lets.join("\n"))
+    }
+
+    /// Every variable `:px` code sees per worker: typed ones, overridden by `:px` definitions.
+    fn known(&self) -> PerWorkerVars {
+        let mut known = self.typed.clone();
+        known.extend(self.per_worker.iter().map(|(n, m)| (n.clone(), *m)));
+        known
     }
 
     /// Forgets everything tied to the evaluation context (after a restart or `:clear`).
     pub fn reset_variables(&mut self) {
         self.per_worker.clear();
+        self.typed.clear();
+        self.ordinary_mut.clear();
+        self.types.clear();
     }
 
     /// Rewrites `cell`. Returns the code for evcxr; call [`commit`](Self::commit) with the
     /// result once the cell has succeeded.
     pub fn prepare(&self, cell: &str) -> Result<Prepared, MagicError> {
+        let mut out = self.rewrite_cell(cell)?;
+        out.restore = self.restore_code(&out.commit.kept);
+        Ok(out)
+    }
+
+    fn rewrite_cell(&self, cell: &str) -> Result<Prepared, MagicError> {
         let mut out = Prepared::default();
         let first = cell.trim_start();
         if let Some(rest) = magic_args(first, "autopx") {
@@ -107,7 +154,13 @@ impl ParallelMagics {
         }
         if self.autopx && !first.starts_with(':') {
             out.used_magics = true;
-            let rewritten = rewrite(cell, &self.plan(&PxFlags::default())?, &self.per_worker)?;
+            let rewritten = rewrite(
+                cell,
+                &self.plan(&PxFlags::default())?,
+                &self.known(),
+                &self.existing(),
+            )?;
+            out.commit.kept = rewritten.kept;
             out.commit.define = rewritten.defines;
             out.code = rewritten.code;
             return Ok(out);
@@ -142,8 +195,12 @@ impl ParallelMagics {
             }
             code.push('\n');
         }
-        out.commit.forget = ordinary_bindings(&ordinary)
-            .into_iter()
+        out.commit.ordinary = ordinary_bindings(&ordinary);
+        out.commit.forget = out
+            .commit
+            .ordinary
+            .iter()
+            .map(|(n, _)| n.clone())
             .filter(|n| self.per_worker.contains_key(n))
             .collect();
         if cell.lines().any(|l| l.trim() == ":clear") {
@@ -157,10 +214,17 @@ impl ParallelMagics {
     pub fn commit(&mut self, prepared: Prepared) {
         let c = prepared.commit;
         if c.reset_per_worker {
-            self.per_worker.clear();
+            self.reset_variables();
         }
         for name in c.forget {
             self.per_worker.remove(&name);
+        }
+        for (name, mutable) in c.ordinary {
+            if mutable {
+                self.ordinary_mut.insert(name);
+            } else {
+                self.ordinary_mut.remove(&name);
+            }
         }
         self.per_worker.extend(c.define);
         if let Some(on) = c.autopx {
@@ -188,6 +252,8 @@ impl ParallelMagics {
         Ok(None)
     }
 
+    /// The Rust for one magic line. Generated code never starts with `::`: evcxr takes
+    /// any line that starts with `:` for one of its commands.
     fn line_magic(
         &self,
         name: &str,
@@ -198,8 +264,10 @@ impl ParallelMagics {
         match name {
             "px" => {
                 let flags: PxFlags = parse_flags("px", words).map_err(MagicError::Options)?;
-                let rewritten = rewrite(code, &self.plan(&flags)?, &self.per_worker)?;
+                let rewritten =
+                    rewrite(code, &self.plan(&flags)?, &self.known(), &self.existing())?;
                 commit.define.extend(rewritten.defines);
+                commit.kept.extend(rewritten.kept);
                 Ok(rewritten.code)
             }
             "timeit" => {
@@ -215,7 +283,7 @@ impl ParallelMagics {
                     None => "::core::option::Option::None".into(),
                 };
                 Ok(format!(
-                    "::rustpx::timeit::timeit(::rustpx::timeit::TimeitOptions {{ number: {}, \
+                    "rustpx::timeit::timeit(rustpx::timeit::TimeitOptions {{ number: {}, \
                      repeat: {} }}, || {{\n{code}\n}});",
                     opt(flags.number),
                     opt(flags.repeat)
@@ -223,7 +291,7 @@ impl ParallelMagics {
             }
             "pxresult" => {
                 no_extra(name, words, code)?;
-                Ok("::rustpx::px::result()?".into())
+                Ok("rustpx::px::result()?".into())
             }
             "workers" => {
                 if !words.is_empty() {
@@ -233,9 +301,9 @@ impl ParallelMagics {
                     )));
                 }
                 match code.trim() {
-                    "" => Ok("::rustpx::px::workers()?".into()),
+                    "" => Ok("rustpx::px::workers()?".into()),
                     n => match n.parse::<usize>() {
-                        Ok(n) if n > 0 => Ok(format!("::rustpx::px::set_workers({n})?")),
+                        Ok(n) if n > 0 => Ok(format!("rustpx::px::set_workers({n})?")),
                         _ => Err(MagicError::Options(format!(
                             ":workers: `{n}` is not a worker count (usage: :workers [N], N ≥ 1)"
                         ))),
@@ -243,8 +311,7 @@ impl ParallelMagics {
                 }
             }
             "pxconfig" => {
-                let flags: PxFlags =
-                    parse_flags("pxconfig", words).map_err(MagicError::Options)?;
+                let flags: PxFlags = parse_flags("pxconfig", words).map_err(MagicError::Options)?;
                 if !code.trim().is_empty() {
                     return Err(MagicError::Usage(format!(
                         ":pxconfig takes only options, not `{}`",
@@ -276,7 +343,7 @@ impl ParallelMagics {
                 commit.defaults = Some(defaults);
                 // Checks the targets against the workers before anything is changed.
                 Ok(format!(
-                    "::rustpx::px::view({targets})?; ::std::println!(\"{{}}\", {summary:?});"
+                    "rustpx::px::view({targets})?; ::std::println!(\"{{}}\", {summary:?});"
                 ))
             }
             _ => unreachable!("only known magics are dispatched"),
@@ -288,11 +355,22 @@ impl ParallelMagics {
         let d = &self.defaults;
         Ok(PxPlan {
             targets: flags.targets.clone().or_else(|| d.targets.clone()),
-            noblock: if flags.block { false } else { flags.noblock || d.noblock },
+            noblock: if flags.block {
+                false
+            } else {
+                flags.noblock || d.noblock
+            },
             group_outputs: flags.group_outputs || d.group_outputs,
             timeout: flags.timeout.or(d.timeout),
         })
     }
+}
+
+/// Whether an evcxr type name is rustpx's `PerWorker<…>` (however rust-analyzer spells the
+/// path).
+fn is_per_worker_type(ty: &str) -> bool {
+    let head = ty.split('<').next().unwrap_or("").trim();
+    head.rsplit("::").next() == Some("PerWorker")
 }
 
 /// The text after `:NAME` when `line` starts with that magic as a whole word.
@@ -303,10 +381,13 @@ fn magic_args<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 
 fn no_extra(name: &str, words: &[String], code: &str) -> Result<(), MagicError> {
     match words.first() {
-        Some(w) => Err(MagicError::Options(format!(":{name}: unknown option `{w}`"))),
-        None if !code.trim().is_empty() => {
-            Err(MagicError::Usage(format!(":{name} takes no code, got `{}`", code.trim())))
-        }
+        Some(w) => Err(MagicError::Options(format!(
+            ":{name}: unknown option `{w}`"
+        ))),
+        None if !code.trim().is_empty() => Err(MagicError::Usage(format!(
+            ":{name} takes no code, got `{}`",
+            code.trim()
+        ))),
         None => Ok(()),
     }
 }
@@ -335,27 +416,27 @@ mod tests {
         let p = m.prepare(":px let part = worker_id() * 10;\npart").unwrap();
         assert!(p.code.contains("::rustpx::px::run") || p.code.contains(":: rustpx :: px :: run"));
         assert!(p.code.ends_with("part\n"), "{}", p.code);
-        assert!(m.per_worker_vars().is_empty(), "not before the cell succeeded");
+        assert!(m.per_worker.is_empty(), "not before the cell succeeded");
         m.commit(p);
-        assert_eq!(m.per_worker_vars().get("part"), Some(&false));
+        assert_eq!(m.per_worker.get("part"), Some(&false));
 
         run(&mut m, ":px --targets 0\nlet mut acc = 0;\nacc += part;");
-        assert_eq!(m.per_worker_vars().get("acc"), Some(&true));
+        assert_eq!(m.per_worker.get("acc"), Some(&true));
         // An ordinary let of the same name makes it an ordinary variable again.
         run(&mut m, "let part = 5;");
-        assert!(!m.per_worker_vars().contains_key("part"));
+        assert!(!m.per_worker.contains_key("part"));
     }
 
     #[test]
     fn autopx_toggles_and_rewrites_every_cell() {
         let mut m = ParallelMagics::default();
         let p = run(&mut m, ":autopx");
-        assert!(m.autopx() && p.code.is_empty() && p.notes[0].contains("enabled"));
+        assert!(m.autopx && p.code.is_empty() && p.notes[0].contains("enabled"));
         let p = run(&mut m, "let y = 2;");
         assert!(p.code.contains("px :: run"), "{}", p.code);
-        assert!(m.per_worker_vars().contains_key("y"));
+        assert!(m.per_worker.contains_key("y"));
         let p = run(&mut m, ":autopx");
-        assert!(!m.autopx() && p.notes[0].contains("disabled"));
+        assert!(!m.autopx && p.notes[0].contains("disabled"));
         assert!(m.prepare(":autopx now").is_err());
     }
 
@@ -363,33 +444,120 @@ mod tests {
     fn pxconfig_sets_defaults_only_when_the_check_succeeds() {
         let mut m = ParallelMagics::default();
         let p = m.prepare(":pxconfig --targets ::2 --noblock").unwrap();
-        assert!(p.code.contains("::rustpx::px::view(::core::option::Option::Some(\"::2\"))?"));
+        assert!(
+            p.code
+                .contains("rustpx::px::view(::core::option::Option::Some(\"::2\"))?")
+        );
         let p2 = m.prepare(":px 1").unwrap();
-        assert!(!p2.code.contains("submit"), "defaults unchanged before commit");
+        assert!(
+            !p2.code.contains("submit"),
+            "defaults unchanged before commit"
+        );
         m.commit(p);
         let p3 = m.prepare(":px 1").unwrap();
-        assert!(p3.code.contains("submit") && p3.code.contains("\"::2\""), "{}", p3.code);
+        assert!(
+            p3.code.contains("submit") && p3.code.contains("\"::2\""),
+            "{}",
+            p3.code
+        );
         let p4 = m.prepare(":px --block 1").unwrap();
         assert!(!p4.code.contains("submit"));
-        assert!(matches!(m.prepare(":pxconfig --wat"), Err(MagicError::Options(_))));
+        assert!(matches!(
+            m.prepare(":pxconfig --wat"),
+            Err(MagicError::Options(_))
+        ));
     }
 
     #[test]
     fn other_magics() {
         let m = ParallelMagics::default();
-        assert_eq!(m.prepare(":pxresult").unwrap().code, "::rustpx::px::result()?\n");
-        assert_eq!(m.prepare(":workers").unwrap().code, "::rustpx::px::workers()?\n");
-        assert_eq!(m.prepare(":workers 3").unwrap().code, "::rustpx::px::set_workers(3)?\n");
+        assert_eq!(
+            m.prepare(":pxresult").unwrap().code,
+            "rustpx::px::result()?\n"
+        );
+        assert_eq!(
+            m.prepare(":workers").unwrap().code,
+            "rustpx::px::workers()?\n"
+        );
+        assert_eq!(
+            m.prepare(":workers 3").unwrap().code,
+            "rustpx::px::set_workers(3)?\n"
+        );
         assert!(m.prepare(":workers zero").is_err());
         assert!(m.prepare(":workers 0").is_err());
         assert!(m.prepare(":pxresult --x").is_err());
         let t = m.prepare(":timeit -n 3\nv.iter().sum::<i32>()").unwrap();
-        assert!(t.code.contains("number: ::core::option::Option::Some(3)"), "{}", t.code);
+        assert!(
+            t.code.contains("number: ::core::option::Option::Some(3)"),
+            "{}",
+            t.code
+        );
         assert!(t.code.contains("v.iter().sum::<i32>()"));
         assert!(m.prepare(":timeit -r 0 1").is_err());
         assert!(m.prepare(":timeit").is_err());
         assert!(matches!(m.prepare(":px let x = ;"), Err(MagicError::Px(_))));
-        assert!(!m.prepare(":pxe").unwrap().used_magics, "a different command is evcxr's");
+        assert!(
+            !m.prepare(":pxe").unwrap().used_magics,
+            "a different command is evcxr's"
+        );
+    }
+
+    #[test]
+    fn redefined_variables_are_restored_with_their_types() {
+        let mut m = ParallelMagics::default();
+        run(&mut m, ":px let mut v = 1;");
+        m.observe_variable_types([("v", "PerWorker<i32>"), ("n", "u8")]);
+        let p = m
+            .prepare(":px let v = 2; let n = 3; let fresh = 4;")
+            .unwrap();
+        assert!(p.code.contains("keep (\"v\" , v)"), "{}", p.code);
+        assert!(!p.code.contains("keep (\"fresh\""), "{}", p.code);
+        assert_eq!(
+            p.restore.as_deref(),
+            Some(
+                "let mut v: PerWorker<i32> = rustpx::px::restore::<PerWorker<i32>>(\"v\")?;\n\
+                 let n: u8 = rustpx::px::restore::<u8>(\"n\")?;"
+            )
+        );
+        assert_eq!(m.prepare(":px let fresh = 1;").unwrap().restore, None);
+    }
+
+    #[test]
+    fn generated_code_is_never_an_evcxr_command() {
+        let m = ParallelMagics::default();
+        for cell in [
+            ":px 1",
+            ":px let a = 1;",
+            ":px --noblock 1",
+            ":pxresult",
+            ":workers",
+            ":workers 2",
+            ":pxconfig --targets 0",
+            ":timeit 1",
+        ] {
+            let code = m.prepare(cell).unwrap().code;
+            for line in code.lines() {
+                assert!(!line.trim_start().starts_with(':'), "{cell}: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn per_worker_values_made_outside_px_are_per_worker_inside_it() {
+        let mut m = ParallelMagics::default();
+        run(&mut m, "let mut chunks = dview.scatter(&v)?;\nlet n = 3;");
+        m.observe_variable_types([
+            ("chunks", "rustpx::PerWorker<Vec<i32>>"),
+            ("n", "i32"),
+            ("ids", "PerWorker<usize>"),
+            ("other", "Vec<PerWorker<usize>>"),
+        ]);
+        let known = m.known();
+        assert_eq!(known.get("chunks"), Some(&true), "declared let mut");
+        assert_eq!(known.get("ids"), Some(&false));
+        assert!(!known.contains_key("n") && !known.contains_key("other"));
+        let p = m.prepare(":px let s: i32 = chunks.iter().sum();").unwrap();
+        assert!(p.code.contains("input (& chunks"), "{}", p.code);
     }
 
     #[test]
@@ -397,6 +565,6 @@ mod tests {
         let mut m = ParallelMagics::default();
         run(&mut m, ":px let a = 1;");
         run(&mut m, ":clear");
-        assert!(m.per_worker_vars().is_empty());
+        assert!(m.per_worker.is_empty());
     }
 }

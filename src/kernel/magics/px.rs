@@ -20,8 +20,15 @@
 //!   written back on success when it was `let mut x` (so a failure changes nothing).
 //! - `print!`-family macros and `dbg!` become `::rustpx::px_*` macros, which tag output with
 //!   the worker that printed it.
-//! - Every fallible step (`?`) happens before any notebook variable is assigned, so a
-//!   failing worker leaves the notebook as it was.
+//! - Every loop of the code itself (not those inside closures or items it defines) starts
+//!   each iteration with `::rustpx::check_cancelled()?`, so an interrupt stops a looping
+//!   `:px` cell within one iteration: the blocking run cannot return while workers still
+//!   borrow the notebook's variables, so it must ask them to stop.
+//! - Every fallible step happens before any notebook variable is assigned, so a failing
+//!   worker leaves the notebook as it was. A `let` that redefines an existing notebook
+//!   variable would still lose it (evcxr drops what a failing cell redefines), so on
+//!   failure the code hands the old values to `rustpx::px::keep` and the kernel restores
+//!   them (see `rustpx::px::keep`'s module).
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
@@ -51,6 +58,9 @@ pub struct Rewritten {
     pub code: String,
     /// Names the code defines as `PerWorker` variables, with their mutability.
     pub defines: Vec<(String, bool)>,
+    /// Existing notebook variables among `defines`: kept by the code if it fails, for
+    /// the kernel to restore.
+    pub kept: Vec<String>,
 }
 
 /// Why `:px` code cannot be rewritten.
@@ -78,8 +88,13 @@ pub enum PxError {
 }
 
 /// Rewrites the `:px` code `code` under `plan`, given the per-worker variables already
-/// defined in the notebook.
-pub fn rewrite(code: &str, plan: &PxPlan, known: &PerWorkerVars) -> Result<Rewritten, PxError> {
+/// defined in the notebook and the names of all its variables (`existing`).
+pub fn rewrite(
+    code: &str,
+    plan: &PxPlan,
+    known: &PerWorkerVars,
+    existing: &BTreeSet<String>,
+) -> Result<Rewritten, PxError> {
     if code.trim().is_empty() {
         return Err(PxError::Empty);
     }
@@ -93,6 +108,9 @@ pub fn rewrite(code: &str, plan: &PxPlan, known: &PerWorkerVars) -> Result<Rewri
         }
     })?;
     RoutePrints.visit_block_mut(&mut block);
+    for stmt in &mut block.stmts {
+        CancellableLoops.visit_stmt_mut(stmt);
+    }
 
     let mut stmts = block.stmts;
     let final_expr = match stmts.last() {
@@ -111,21 +129,34 @@ pub fn rewrite(code: &str, plan: &PxPlan, known: &PerWorkerVars) -> Result<Rewri
     }
 
     let mut mentioned = BTreeSet::new();
-    collect_idents(code.parse::<TokenStream>().unwrap_or_default(), &mut mentioned);
+    collect_idents(
+        code.parse::<TokenStream>().unwrap_or_default(),
+        &mut mentioned,
+    );
     let inputs: Vec<(&String, bool)> = known
         .iter()
         .filter(|(name, _)| mentioned.contains(name.as_str()))
         .map(|(name, mutable)| (name, *mutable && !plan.noblock))
         .collect();
 
-    let tokens = generate(&stmts, final_expr.as_ref(), &defines, &inputs, plan);
-    Ok(Rewritten { code: tokens.to_string(), defines })
+    let kept: Vec<String> = defines
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| existing.contains(name))
+        .collect();
+    let tokens = generate(&stmts, final_expr.as_ref(), &defines, &kept, &inputs, plan);
+    Ok(Rewritten {
+        code: tokens.to_string(),
+        defines,
+        kept,
+    })
 }
 
 fn generate(
     stmts: &[syn::Stmt],
     final_expr: Option<&syn::Expr>,
     defines: &[(String, bool)],
+    kept: &[String],
     inputs: &[(&String, bool)],
     plan: &PxPlan,
 ) -> TokenStream {
@@ -134,7 +165,9 @@ fn generate(
         None => quote!(::core::option::Option::None),
     };
     let timeout = match plan.timeout {
-        Some(secs) => quote!(::core::option::Option::Some(::std::time::Duration::from_secs_f64(#secs))),
+        Some(secs) => {
+            quote!(::core::option::Option::Some(::std::time::Duration::from_secs_f64(#secs)))
+        }
         None => quote!(::core::option::Option::None),
     };
     let group = plan.group_outputs;
@@ -154,7 +187,11 @@ fn generate(
     });
     let input_pats = inputs.iter().map(|(name, mutable)| {
         let var = ident(name);
-        if *mutable { quote!(mut #var) } else { quote!(#var) }
+        if *mutable {
+            quote!(mut #var)
+        } else {
+            quote!(#var)
+        }
     });
     let final_value = match final_expr {
         Some(e) => quote!(#e),
@@ -186,22 +223,42 @@ fn generate(
     }
 
     let def_vars: Vec<_> = defines.iter().map(|(n, _)| ident(n)).collect();
-    let mut_vars: Vec<_> = inputs.iter().filter(|(_, m)| *m).map(|(n, _)| ident(n)).collect();
-    let def_tmps: Vec<_> = (0..defines.len()).map(|i| format_ident!("__px_d{i}")).collect();
-    let mut_tmps: Vec<_> = (0..mut_vars.len()).map(|i| format_ident!("__px_m{i}")).collect();
-    let def_vecs: Vec<_> = (0..defines.len()).map(|i| format_ident!("__px_dv{i}")).collect();
+    let mut_vars: Vec<_> = inputs
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(n, _)| ident(n))
+        .collect();
+    let def_tmps: Vec<_> = (0..defines.len())
+        .map(|i| format_ident!("__px_d{i}"))
+        .collect();
+    let mut_tmps: Vec<_> = (0..mut_vars.len())
+        .map(|i| format_ident!("__px_m{i}"))
+        .collect();
+    let def_vecs: Vec<_> = (0..defines.len())
+        .map(|i| format_ident!("__px_dv{i}"))
+        .collect();
 
+    let kept_vars = kept.iter().map(|n| ident(n));
     let run = quote! {
-        #prologue
-        // Inline, so the closure's parameter types are inferred from `run`'s bounds.
         #[allow(unused_mut, unused_variables)]
-        let __px_kept = ::rustpx::px::run(&__px_view, #options, __px_inputs,
-            |__px_worker: &::rustpx::Worker, ( #(#input_pats,)* )|
-                -> ::core::result::Result<_, ::rustpx::px::BoxError> {
-            #(#stmts)*
-            let __px_final = #final_value;
-            ::core::result::Result::Ok(((( #(#def_vars,)* ), ( #(#mut_vars,)* )), __px_final))
-        })?;
+        let __px_outcome = (|| -> ::core::result::Result<_, ::rustpx::Error> {
+            #prologue
+            // Inline, so the closure's parameter types are inferred from `run`'s bounds.
+            ::rustpx::px::run(&__px_view, #options, __px_inputs,
+                |__px_worker: &::rustpx::Worker, ( #(#input_pats,)* )|
+                    -> ::core::result::Result<_, ::rustpx::px::BoxError> {
+                #(#stmts)*
+                let __px_final = #final_value;
+                ::core::result::Result::Ok(((( #(#def_vars,)* ), ( #(#mut_vars,)* )), __px_final))
+            })
+        })();
+        let __px_kept = match __px_outcome {
+            ::core::result::Result::Ok(__px_kept) => __px_kept,
+            ::core::result::Result::Err(__px_error) => {
+                #( ::rustpx::px::keep(#kept, #kept_vars); )*
+                return ::core::result::Result::Err(::core::convert::From::from(__px_error));
+            }
+        };
         let mut __px_ids = ::std::vec::Vec::new();
         #( let mut #def_vecs = ::std::vec::Vec::new(); )*
         for (__px_id, (( #(#def_tmps,)* ), ( #(#mut_tmps,)* ))) in __px_kept.into_pairs() {
@@ -210,9 +267,9 @@ fn generate(
             #( #mut_vars[__px_id] = #mut_tmps; )*
         }
     };
-    let collected = def_vecs.iter().map(|v| {
-        quote!(__px_ids.iter().copied().zip(#v).collect::<::rustpx::PerWorker<_>>())
-    });
+    let collected = def_vecs
+        .iter()
+        .map(|v| quote!(__px_ids.iter().copied().zip(#v).collect::<::rustpx::PerWorker<_>>()));
     let lhs = defines.iter().map(|(n, m)| {
         let v = ident(n);
         if *m { quote!(mut #v) } else { quote!(#v) }
@@ -281,9 +338,15 @@ fn format_string_idents(literal: &str, out: &mut BTreeSet<String>) {
             rest = stripped;
             continue;
         }
-        let name: String =
-            rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        if name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+        {
             out.insert(name);
         }
     }
@@ -313,11 +376,35 @@ impl VisitMut for RoutePrints {
     }
 }
 
-/// Names that an ordinary (non-`:px`) cell binds with top-level `let`s: the kernel forgets
-/// them as per-worker variables, because they now hold ordinary values.
-pub fn ordinary_bindings(code: &str) -> Vec<String> {
+/// Makes the loops of `:px` code stop when the run is cancelled (interrupt, timeout).
+/// Closures, async blocks and items are left alone: there `?` would return from them.
+struct CancellableLoops;
+
+impl VisitMut for CancellableLoops {
+    fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
+        let body = match expr {
+            syn::Expr::Closure(_) | syn::Expr::Async(_) | syn::Expr::Const(_) => return,
+            syn::Expr::ForLoop(e) => Some(&mut e.body),
+            syn::Expr::While(e) => Some(&mut e.body),
+            syn::Expr::Loop(e) => Some(&mut e.body),
+            _ => None,
+        };
+        if let Some(body) = body {
+            body.stmts
+                .insert(0, syn::parse_quote!(::rustpx::check_cancelled()?;));
+        }
+        syn::visit_mut::visit_expr_mut(self, expr);
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// Names (and whether declared `mut`) that an ordinary (non-`:px`) cell binds with
+/// top-level `let`s: the kernel forgets them as `:px` variables, because they now hold
+/// ordinary values.
+pub fn ordinary_bindings(code: &str) -> Vec<(String, bool)> {
     match syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) {
-        Ok(block) => top_level_bindings(&block.stmts).into_iter().map(|(n, _)| n).collect(),
+        Ok(block) => top_level_bindings(&block.stmts),
         Err(_) => Vec::new(),
     }
 }
@@ -325,6 +412,10 @@ pub fn ordinary_bindings(code: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn none() -> BTreeSet<String> {
+        BTreeSet::new()
+    }
 
     fn known(vars: &[(&str, bool)]) -> PerWorkerVars {
         vars.iter().map(|(n, m)| (n.to_string(), *m)).collect()
@@ -336,47 +427,82 @@ mod tests {
 
     #[test]
     fn a_let_becomes_a_per_worker_variable() {
-        let r = rewrite("let part = worker_id() * 10;", &PxPlan::default(), &known(&[])).unwrap();
+        let r = rewrite(
+            "let part = worker_id() * 10;",
+            &PxPlan::default(),
+            &known(&[]),
+            &none(),
+        )
+        .unwrap();
         assert_eq!(r.defines, [("part".to_string(), false)]);
         let code = squash(&r.code);
         assert!(code.starts_with("let part = {"), "{code}");
         assert!(code.contains(":: rustpx :: px :: run"), "{code}");
-        assert!(code.contains("collect :: < :: rustpx :: PerWorker < _ >"), "{code}");
+        assert!(
+            code.contains("collect :: < :: rustpx :: PerWorker < _ >"),
+            "{code}"
+        );
         syn::parse_str::<syn::Block>(&format!("{{{}}}", r.code)).expect("generated code parses");
     }
 
     #[test]
     fn several_lets_make_a_tuple_pattern_with_mutability() {
-        let r = rewrite("let mut a = 1; let (b, c) = (2, 3);", &PxPlan::default(), &known(&[]))
-            .unwrap();
+        let r = rewrite(
+            "let mut a = 1; let (b, c) = (2, 3);",
+            &PxPlan::default(),
+            &known(&[]),
+            &none(),
+        )
+        .unwrap();
         assert_eq!(
             r.defines,
             [("a".into(), true), ("b".into(), false), ("c".into(), false)]
         );
-        assert!(squash(&r.code).starts_with("let (mut a , b , c ,) = {"), "{}", r.code);
+        assert!(
+            squash(&r.code).starts_with("let (mut a , b , c ,) = {"),
+            "{}",
+            r.code
+        );
     }
 
     #[test]
     fn known_variables_become_inputs_only_when_mentioned() {
         let vars = known(&[("chunks", false), ("acc", true), ("unused", false)]);
-        let r = rewrite("acc += chunks.len(); println!(\"{acc}\");", &PxPlan::default(), &vars)
-            .unwrap();
+        let r = rewrite(
+            "acc += chunks.len(); println!(\"{acc}\");",
+            &PxPlan::default(),
+            &vars,
+            &none(),
+        )
+        .unwrap();
         let code = squash(&r.code);
-        assert!(code.contains(r#"input (& chunks , "chunks" , __px_id) ?"#), "{code}");
-        assert!(code.contains(r#"input (& acc , "acc" , __px_id) ? . clone ()"#), "{code}");
+        assert!(
+            code.contains(r#"input (& chunks , "chunks" , __px_id) ?"#),
+            "{code}"
+        );
+        assert!(
+            code.contains(r#"input (& acc , "acc" , __px_id) ? . clone ()"#),
+            "{code}"
+        );
         assert!(!code.contains("& unused"), "{code}");
-        assert!(code.contains("acc [__px_id] = __px_m0"), "mutable written back: {code}");
+        assert!(
+            code.contains("acc [__px_id] = __px_m0"),
+            "mutable written back: {code}"
+        );
         assert!(code.contains(":: rustpx :: px_println !"), "{code}");
         assert!(r.defines.is_empty());
     }
 
     #[test]
     fn final_expression_is_shown() {
-        let r = rewrite("worker_id() + 1", &PxPlan::default(), &known(&[])).unwrap();
+        let r = rewrite("worker_id() + 1", &PxPlan::default(), &known(&[]), &none()).unwrap();
         let code = squash(&r.code);
         assert!(code.contains("show : true"), "{code}");
-        assert!(code.contains("let __px_final = worker_id () + 1 ;"), "{code}");
-        let r = rewrite("let x = 1;", &PxPlan::default(), &known(&[])).unwrap();
+        assert!(
+            code.contains("let __px_final = worker_id () + 1 ;"),
+            "{code}"
+        );
+        let r = rewrite("let x = 1;", &PxPlan::default(), &known(&[]), &none()).unwrap();
         assert!(squash(&r.code).contains("show : false"));
     }
 
@@ -388,33 +514,45 @@ mod tests {
             timeout: Some(1.5),
             ..PxPlan::default()
         };
-        let code = squash(&rewrite("1", &plan, &known(&[])).unwrap().code);
-        assert!(code.contains(r#"view (:: core :: option :: Option :: Some ("0,2"))"#), "{code}");
+        let code = squash(&rewrite("1", &plan, &known(&[]), &none()).unwrap().code);
+        assert!(
+            code.contains(r#"view (:: core :: option :: Option :: Some ("0,2"))"#),
+            "{code}"
+        );
         assert!(code.contains("from_secs_f64 (1.5"), "{code}");
         assert!(code.contains("group_outputs : true"), "{code}");
     }
 
     #[test]
     fn noblock_submits_and_refuses_definitions() {
-        let plan = PxPlan { noblock: true, ..PxPlan::default() };
-        let r = rewrite("part + 1", &plan, &known(&[("part", true)])).unwrap();
+        let plan = PxPlan {
+            noblock: true,
+            ..PxPlan::default()
+        };
+        let r = rewrite("part + 1", &plan, &known(&[("part", true)]), &none()).unwrap();
         let code = squash(&r.code);
         assert!(code.contains(":: rustpx :: px :: submit"), "{code}");
         assert!(code.contains("move |"), "{code}");
-        assert!(code.contains(r#"input (& part , "part" , __px_id) ? . clone ()"#), "{code}");
+        assert!(
+            code.contains(r#"input (& part , "part" , __px_id) ? . clone ()"#),
+            "{code}"
+        );
         assert_eq!(
-            rewrite("let y = 1;", &plan, &known(&[])),
+            rewrite("let y = 1;", &plan, &known(&[]), &none()),
             Err(PxError::NoblockDefines("y".into()))
         );
     }
 
     #[test]
     fn bad_code_is_reported_with_its_position() {
-        match rewrite("let x = ;\n", &PxPlan::default(), &known(&[])) {
+        match rewrite("let x = ;\n", &PxPlan::default(), &known(&[]), &none()) {
             Err(PxError::Parse { line, .. }) => assert_eq!(line, 1),
             other => panic!("{other:?}"),
         }
-        assert_eq!(rewrite("  \n", &PxPlan::default(), &known(&[])), Err(PxError::Empty));
+        assert_eq!(
+            rewrite("  \n", &PxPlan::default(), &known(&[]), &none()),
+            Err(PxError::Empty)
+        );
     }
 
     #[test]
@@ -425,10 +563,31 @@ mod tests {
     }
 
     #[test]
+    fn loops_check_for_cancellation_except_in_closures_and_items() {
+        let code = "for i in 0..3 { while true { loop { break; } } }\n\
+                    let f = |x: i32| { for _ in 0..x {} };\n\
+                    fn g() { loop {} }";
+        let r = rewrite(code, &PxPlan::default(), &known(&[]), &none()).unwrap();
+        let code = squash(&r.code);
+        assert_eq!(
+            code.matches(":: rustpx :: check_cancelled () ?").count(),
+            3,
+            "{code}"
+        );
+        assert!(code.contains("for _ in 0 .. x { }"), "{code}");
+        assert!(code.contains("fn g () { loop { } }"), "{code}");
+    }
+
+    #[test]
     fn ordinary_cells_shadow_per_worker_names() {
-        assert_eq!(ordinary_bindings("let part = 5; let (a, mut b) = (1, 2); part"), [
-            "part", "a", "b"
-        ]);
+        assert_eq!(
+            ordinary_bindings("let part = 5; let (a, mut b) = (1, 2); part"),
+            [
+                ("part".to_string(), false),
+                ("a".to_string(), false),
+                ("b".to_string(), true)
+            ]
+        );
         assert!(ordinary_bindings("let x = ").is_empty());
     }
 }
