@@ -30,8 +30,11 @@ def of_type(outputs, msg_type):
     return [m for _, m in outputs if m["msg_type"] == msg_type]
 
 
-def start_kernel():
-    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="rustpx", startup_timeout=120)
+def start_kernel(**env):
+    """A kernel with `env` added to its environment, ready once its first cell has run."""
+    km, kc = jupyter_client.manager.start_new_kernel(
+        kernel_name="rustpx", startup_timeout=120, env={**os.environ, **env}
+    )
     reply, _ = run(kc, "1", timeout=START_TIMEOUT)
     assert reply["content"]["status"] == "ok", reply["content"]
     return km, kc

@@ -1,24 +1,18 @@
 """Interrupts keep the notebook's state when the cell waits in the runtime; a busy loop
 falls back to restarting the child, and the error says so. Its own kernel, with a short
 grace period (4 s) so the fallback test is quick."""
-import os
 import threading
 import time
 
-import jupyter_client
 import pytest
 
-from conftest import START_TIMEOUT, of_type, run
+from conftest import START_TIMEOUT, of_type, run, start_kernel
 
 
 @pytest.fixture(scope="module")
 def kernel():
-    km = jupyter_client.KernelManager(kernel_name="rustpx")
-    km.start_kernel(env={**os.environ, "RUSTPX_INTERRUPT_GRACE_MS": "4000"})
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=120)
-    reply, _ = run(kc, "let before = 7;", timeout=START_TIMEOUT)
+    km, kc = start_kernel(RUSTPX_INTERRUPT_GRACE_MS="4000")
+    reply, _ = run(kc, "let before = 7;")
     assert reply["content"]["status"] == "ok", reply["content"]
     yield km, kc
     kc.stop_channels()

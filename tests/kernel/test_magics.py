@@ -3,14 +3,12 @@
 One kernel for the module, with three workers (`:workers 3`) so target specs have
 something to choose from. Each test names its own variables.
 """
-import os
 import re
 import time
 
-import jupyter_client
 import pytest
 
-from conftest import START_TIMEOUT, of_type, run
+from conftest import of_type, run, start_kernel
 
 
 def ok(kc, code, timeout=300):
@@ -216,12 +214,7 @@ def test_autopx(kc):
 @pytest.fixture(scope="module")
 def quiet_kc():
     """A second kernel started with RUSTPX_NONINTERACTIVE=1 (as CI and docs builds do)."""
-    km = jupyter_client.KernelManager(kernel_name="rustpx")
-    km.start_kernel(env={**os.environ, "RUSTPX_NONINTERACTIVE": "1"})
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=120)
-    ok(kc, "1", timeout=START_TIMEOUT)
+    km, kc = start_kernel(RUSTPX_NONINTERACTIVE="1")
     yield kc
     kc.stop_channels()
     km.shutdown_kernel(now=True)
