@@ -179,13 +179,13 @@ fn main() {
     let filters = filters(8);
     let serial_result: Vec<Array2<f64>> = filters.iter().map(|f| fconv(&image, f)).collect();
     assert_eq!(serial_result[0].dim(), (601, 601));
-    let serial = best_of(3, || {
+    let serial = best_of(10, || {
         filters.iter().map(|f| fconv(&image, f)).collect::<Vec<_>>()
     });
-    let parallel = best_of(3, || lview.map(&filters, |f| fconv(&image, f)).unwrap());
+    let parallel = best_of(10, || lview.map(&filters, |f| fconv(&image, f)).unwrap());
     // What two plain threads achieve on this machine right now (other load included):
     // the baseline measured in the same run.
-    let threads = best_of(3, || {
+    let threads = best_of(10, || {
         std::thread::scope(|sc| {
             let (a, b) = filters.split_at(4);
             let h = sc.spawn(|| a.iter().map(|f| fconv(&image, f)).collect::<Vec<_>>());
@@ -194,10 +194,10 @@ fn main() {
             out
         })
     });
+    let baseline = serial.as_secs_f64() / threads.as_secs_f64();
     println!(
-        "{:<44} {:.2}x (two std threads, no runtime)",
+        "{:<44} {baseline:.2}x (two std threads, no runtime)",
         "  machine baseline for this workload",
-        serial.as_secs_f64() / threads.as_secs_f64()
     );
     let speedup = serial.as_secs_f64() / parallel.as_secs_f64();
     println!(
@@ -206,5 +206,12 @@ fn main() {
         serial.as_secs_f64(),
         parallel.as_secs_f64(),
         speedup / 1.9
+    );
+    // On a shared machine the cores themselves may not give 1.9x; this says how much of
+    // what they did give the runtime kept.
+    println!(
+        "{:<44} {:.2} of the baseline's speedup",
+        "  rustpx against two std threads",
+        speedup / baseline
     );
 }

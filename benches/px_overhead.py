@@ -31,7 +31,7 @@ def main():
     args = parser.parse_args()
     km, kc = jupyter_client.manager.start_new_kernel(kernel_name="rustpx", startup_timeout=120)
     try:
-        kc.execute_interactive("1", timeout=1800)  # waits for evcxr and the runtime
+        kc.execute_interactive("1", timeout=1800, output_hook=lambda m: None)  # waits for evcxr
         timed(kc, f":px {args.code}")  # first use of the workers and of px::run
         plain, px = [], []
         for _ in range(args.runs):

@@ -39,26 +39,53 @@ where
     F: Debug + Send,
     B: Fn(&Worker, S) -> Result<(K, F), BoxError> + Sync,
 {
+    if inputs.len() != view.len() {
+        return Err(Error::InputLength {
+            expected: view.len(),
+            got: inputs.len(),
+        });
+    }
+    // Only this shim is generic, and so compiled into each `:px` cell; the scheduling
+    // behind `run_erased` is compiled once, in the runtime.
+    let inputs: Vec<Mutex<Option<S>>> = inputs.into_iter().map(|s| Mutex::new(Some(s))).collect();
+    let kept: Vec<Mutex<Option<K>>> = inputs.iter().map(|_| Mutex::new(None)).collect();
+    let erased = |w: &Worker| -> Result<String, BoxError> {
+        let input = inputs[w.position()]
+            .lock()
+            .take()
+            .ok_or("input already taken")?;
+        let (k, f) = body(w, input)?;
+        *kept[w.position()].lock() = Some(k);
+        Ok(shown(&f))
+    };
+    let shown_values = run_erased(view, options, &erased)?;
+    Ok(shown_values
+        .ids()
+        .iter()
+        .zip(kept)
+        .filter_map(|(&id, k)| k.into_inner().map(|k| (id, k)))
+        .collect())
+}
+
+/// [`run`] without its type parameters: each worker's code keeps its own results and
+/// returns how its value is shown.
+fn run_erased(
+    view: &DirectView,
+    options: PxRun,
+    body: &(dyn Fn(&Worker) -> Result<String, BoxError> + Sync),
+) -> Result<PerWorker<String>, Error> {
     let sink = Sink::new(options.group_outputs);
     let view = with_timeout(view, options);
-    let outcome = view.try_apply_with(inputs, |w, s| {
+    let outcome = view.try_apply(|w| {
         let _capture = output::capture(w.id(), Arc::clone(&sink));
-        body(w, s)
+        body(w)
     });
     sink.show_grouped();
-    let kept = outcome?;
-    let mut values = Vec::with_capacity(kept.len());
-    let kept: PerWorker<K> = kept
-        .into_pairs()
-        .map(|(id, (k, f))| {
-            values.push((id, shown(&f)));
-            (id, k)
-        })
-        .collect();
+    let values = outcome?;
     if options.show {
-        show_values(&values);
+        show_values(&values.clone().into_pairs().collect::<Vec<_>>());
     }
-    Ok(kept)
+    Ok(values)
 }
 
 /// Starts `body` on each worker of `view` and returns at once (`:px --noblock`); the

@@ -220,6 +220,13 @@ def quiet_kc():
     km.shutdown_kernel(now=True)
 
 
+def test_px_as_the_first_cell_that_can_fail(quiet_kc):
+    # No earlier cell has used `?`, so evcxr has not yet wrapped cells in a function that
+    # can return an error: :px must get it to do so.
+    outputs = ok(quiet_kc, ":px worker_id() + 1")
+    assert "Out[0]: 1" in shown(outputs), outputs
+
+
 def test_pxresult_with_nothing_pending_is_an_error(quiet_kc):
     content, _ = fails(quiet_kc, ":pxresult")
     text = error_text(content)

@@ -256,7 +256,10 @@ fn generate(
             ::core::result::Result::Ok(__px_kept) => __px_kept,
             ::core::result::Result::Err(__px_error) => {
                 #( ::rustpx::px::keep(#kept, #kept_vars); )*
-                return ::core::result::Result::Err(::core::convert::From::from(__px_error));
+                // Leave through `?`, not `return`: evcxr wraps a cell in a function that
+                // can return an error only after such a `?` failed to compile without it.
+                ::core::result::Result::<(), ::rustpx::Error>::Err(__px_error)?;
+                ::core::unreachable!()
             }
         };
         let mut __px_ids = ::std::vec::Vec::new();
@@ -560,6 +563,14 @@ mod tests {
         let mut out = BTreeSet::new();
         format_string_idents(r#""{a} {{b}} {c:?} {0}""#, &mut out);
         assert_eq!(out.into_iter().collect::<Vec<_>>(), ["a", "c"]);
+    }
+
+    #[test]
+    fn failures_leave_the_cell_through_a_question_mark() {
+        let r = rewrite("1", &PxPlan::default(), &known(&[]), &none()).unwrap();
+        let code = squash(&r.code);
+        assert!(code.contains("Err (__px_error) ? ;"), "{code}");
+        assert!(!code.contains("return"), "{code}");
     }
 
     #[test]
