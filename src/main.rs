@@ -95,11 +95,11 @@ fn main() -> Result<()> {
                 .init();
             let info = kernel::server::read_connection_file(&connection_file)?;
             // Held until exit: the build directory is this kernel's while it runs.
-            let _build_dir = kernel::session::claim_build_dir()?;
+            let _build_dir = kernel::build_dir::claim()?;
             tokio::runtime::Runtime::new()?.block_on(kernel::server::serve(info))?;
         }
         Command::BenchEvcxr { code, runs } => {
-            let _build_dir = kernel::session::claim_build_dir()?;
+            let _build_dir = kernel::build_dir::claim()?;
             kernel::bench::run(&code, runs)?;
         }
     }

@@ -2,6 +2,7 @@
 //! interrupts, completion, install, and the embedded runtime.
 
 pub mod bench;
+pub mod build_dir;
 pub mod child;
 pub mod complete;
 pub mod errors;

@@ -1,66 +1,9 @@
-//! Starting evcxr with the runtime injected, in a build directory reused across kernels.
+//! Starting evcxr with the runtime injected (in the build directory `build_dir` claimed).
 
-use super::runtime_embed;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use evcxr::{CommandContext, EvalContext, EvalContextOutputs};
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-
-/// How many kernels may run at once on one machine before extra ones build in a fresh
-/// temporary directory (and so rebuild the runtime's dependencies).
-const SLOTS: usize = 8;
-
-/// Picks evcxr's build directory: the first free slot under the runtime's cache
-/// directory, held by a file lock for the kernel's lifetime. A slot keeps its cargo target
-/// directory, so the second kernel start on a machine does not rebuild the runtime's
-/// dependencies. Sets `EVCXR_TMPDIR`, so call it before any thread starts.
-pub fn claim_build_dir() -> Result<Option<File>> {
-    let base = runtime_embed::version_dir().join("sessions");
-    // Prefer a slot that has built before (a kernel being restarted releases its slot a
-    // moment after the new one starts), then any slot.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        let built: Vec<usize> = (0..SLOTS)
-            .filter(|s| base.join(format!("slot-{s}/target")).is_dir())
-            .collect();
-        if built.is_empty() {
-            break;
-        }
-        for slot in built {
-            if let Some(lock) = try_slot(&base, slot)? {
-                return Ok(Some(lock));
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    for slot in 0..SLOTS {
-        if let Some(lock) = try_slot(&base, slot)? {
-            return Ok(Some(lock));
-        }
-    }
-    Ok(None)
-}
-
-/// Locks slot `slot` if free, and points evcxr at it.
-fn try_slot(base: &std::path::Path, slot: usize) -> Result<Option<File>> {
-    {
-        let dir = base.join(format!("slot-{slot}"));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let lock = File::create(dir.join(".lock"))?;
-        if lock.try_lock().is_ok() {
-            // Pin the notebook crate's dependency versions to the runtime's lock file.
-            let cargo_lock = dir.join("Cargo.lock");
-            if !cargo_lock.exists() {
-                std::fs::write(&cargo_lock, runtime_embed::cargo_lock())?;
-            }
-            // SAFETY: called from `main` before the kernel starts any thread.
-            unsafe { std::env::set_var("EVCXR_TMPDIR", &dir) };
-            return Ok(Some(lock));
-        }
-    }
-    Ok(None)
-}
 
 /// The evcxr commands and code run before the first cell.
 pub fn prelude(runtime_dir: &std::path::Path) -> String {

@@ -1,0 +1,193 @@
+//! The build directory evcxr compiles cells in, reused across kernels, and the evcxr
+//! configuration that keeps it reusable.
+//!
+//! A kernel claims a *slot* under the runtime's cache directory and holds it, by a file
+//! lock, for its lifetime. A slot keeps its cargo target directory, so the second kernel
+//! start on a machine does not rebuild the runtime's dependencies.
+//!
+//! That only works if evcxr never runs `cargo clean` there, and evcxr 0.22 does so at the
+//! first compile after `allow_static_linking` changes. Its context compiles `42` while
+//! starting, with the setting from its config file (default: on); the runtime needs it off
+//! (statics shared across cells, see `session::prelude`). So the kernel points evcxr at a
+//! config file of its own (`EVCXR_CONFIG_DIR`) with static linking already off: the
+//! startup compile and every later one agree, and nothing is cleaned. The user's own
+//! `evcxr.toml`, if any, is carried over except for the two settings the kernel owns
+//! (`tmpdir`, `allow_static_linking`).
+
+use super::runtime_embed;
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How many kernels may run at once on one machine before extra ones build in a fresh
+/// temporary directory (and so rebuild the runtime's dependencies).
+const SLOTS: usize = 8;
+
+/// The environment variable evcxr reads its config directory from.
+const EVCXR_CONFIG_DIR: &str = "EVCXR_CONFIG_DIR";
+
+/// A claimed build directory; the claim lasts as long as this value.
+pub struct BuildDir {
+    _lock: Option<File>,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+/// Claims a build directory for this kernel and configures evcxr to use it (through
+/// environment variables, so call it before any thread starts).
+///
+/// Prefers a slot that has built before (a kernel being restarted releases its slot a
+/// moment after the new one starts), then any free slot, then a temporary directory.
+pub fn claim() -> Result<BuildDir> {
+    let base = runtime_embed::version_dir().join("sessions");
+    let user_config = user_evcxr_config();
+    if Path::new("evcxr.toml").exists() {
+        // evcxr reads ./evcxr.toml before its config directory.
+        tracing::warn!(
+            "evcxr.toml in the kernel's directory overrides rustpx's evcxr settings: \
+             the runtime's dependencies may be rebuilt at every start"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let built: Vec<usize> = (0..SLOTS)
+            .filter(|s| base.join(format!("slot-{s}/target")).is_dir())
+            .collect();
+        if built.is_empty() {
+            break;
+        }
+        for slot in built {
+            if let Some(claimed) = try_slot(&base, slot, &user_config)? {
+                return Ok(claimed);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for slot in 0..SLOTS {
+        if let Some(claimed) = try_slot(&base, slot, &user_config)? {
+            return Ok(claimed);
+        }
+    }
+    let temporary = tempfile::Builder::new()
+        .prefix("rustpx-build-")
+        .tempdir()
+        .context("creating a temporary build directory")?;
+    use_dir(temporary.path(), &user_config)?;
+    Ok(BuildDir {
+        _lock: None,
+        _temporary: Some(temporary),
+    })
+}
+
+/// Locks slot `slot` if free, and points evcxr at it.
+fn try_slot(base: &Path, slot: usize, user_config: &toml::Table) -> Result<Option<BuildDir>> {
+    let dir = base.join(format!("slot-{slot}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock = File::create(dir.join(".lock"))?;
+    if lock.try_lock().is_err() {
+        return Ok(None);
+    }
+    // Pin the notebook crate's dependency versions to the runtime's lock file.
+    let cargo_lock = dir.join("Cargo.lock");
+    if !cargo_lock.exists() {
+        std::fs::write(&cargo_lock, runtime_embed::cargo_lock())?;
+    }
+    use_dir(&dir, user_config)?;
+    Ok(Some(BuildDir {
+        _lock: Some(lock),
+        _temporary: None,
+    }))
+}
+
+/// Writes the kernel's evcxr config for build directory `dir` and points evcxr at both.
+fn use_dir(dir: &Path, user_config: &toml::Table) -> Result<()> {
+    let config_dir = dir.join("evcxr-config");
+    std::fs::create_dir_all(&config_dir)
+        .with_context(|| format!("creating {}", config_dir.display()))?;
+    let path = config_dir.join("evcxr.toml");
+    std::fs::write(&path, kernel_config(user_config, dir))
+        .with_context(|| format!("writing {}", path.display()))?;
+    // SAFETY: called from `main` before the kernel starts any thread.
+    unsafe {
+        std::env::set_var("EVCXR_TMPDIR", dir);
+        std::env::set_var(EVCXR_CONFIG_DIR, &config_dir);
+    }
+    Ok(())
+}
+
+/// The user's `evcxr.toml` from evcxr's usual config directory, or an empty table. A file
+/// that does not parse is reported and ignored, as evcxr itself would refuse to start.
+fn user_evcxr_config() -> toml::Table {
+    let Some(path) = evcxr::config_dir().map(|d| d.join("evcxr.toml")) else {
+        return toml::Table::new();
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return toml::Table::new();
+    };
+    text.parse().unwrap_or_else(|e| {
+        tracing::warn!("ignoring {}: {e}", path.display());
+        toml::Table::new()
+    })
+}
+
+/// The config file the kernel gives evcxr: the user's, with the build directory and
+/// static linking set by the kernel.
+fn kernel_config(user: &toml::Table, build_dir: &Path) -> String {
+    let mut config = user.clone();
+    let evcxr = config
+        .entry("evcxr")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if !evcxr.is_table() {
+        *evcxr = toml::Value::Table(toml::Table::new());
+    }
+    let table = evcxr.as_table_mut().expect("made a table above");
+    table.insert(
+        "tmpdir".into(),
+        toml::Value::String(build_dir.to_string_lossy().into_owned()),
+    );
+    table.insert("allow_static_linking".into(), toml::Value::Boolean(false));
+    format!(
+        "# Written by the rustpx kernel for the kernel that holds this build directory.\n{}",
+        toml::to_string(&config).expect("a toml table serializes")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_config_turns_static_linking_off_and_keeps_the_users_settings() {
+        let user: toml::Table = "[evcxr]\nopt_level = \"1\"\nallow_static_linking = true\n\
+                                 tmpdir = \"/elsewhere\"\n[dependencies]\nrand = \"0.9\"\n"
+            .parse()
+            .unwrap();
+        let written: toml::Table = kernel_config(&user, Path::new("/cache/slot-3"))
+            .parse()
+            .unwrap();
+        let evcxr = written["evcxr"].as_table().unwrap();
+        assert_eq!(evcxr["allow_static_linking"].as_bool(), Some(false));
+        assert_eq!(evcxr["tmpdir"].as_str(), Some("/cache/slot-3"));
+        assert_eq!(evcxr["opt_level"].as_str(), Some("1"));
+        assert_eq!(written["dependencies"]["rand"].as_str(), Some("0.9"));
+    }
+
+    #[test]
+    fn without_a_user_config_only_the_kernels_settings_are_written() {
+        let written: toml::Table = kernel_config(&toml::Table::new(), Path::new("/b"))
+            .parse()
+            .unwrap();
+        assert_eq!(written.keys().collect::<Vec<_>>(), ["evcxr"]);
+        assert_eq!(written["evcxr"].as_table().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_misshapen_evcxr_entry_is_replaced() {
+        let user: toml::Table = "evcxr = 3\n".parse().unwrap();
+        let written: toml::Table = kernel_config(&user, Path::new("/b")).parse().unwrap();
+        assert_eq!(
+            written["evcxr"]["allow_static_linking"].as_bool(),
+            Some(false)
+        );
+    }
+}
