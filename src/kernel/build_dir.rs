@@ -134,18 +134,16 @@ fn user_evcxr_config() -> toml::Table {
 /// static linking set by the kernel.
 fn kernel_config(user: &toml::Table, build_dir: &Path) -> String {
     let mut config = user.clone();
-    let evcxr = config
-        .entry("evcxr")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    if !evcxr.is_table() {
-        *evcxr = toml::Value::Table(toml::Table::new());
-    }
-    let table = evcxr.as_table_mut().expect("made a table above");
-    table.insert(
+    let mut evcxr = match config.remove("evcxr") {
+        Some(toml::Value::Table(table)) => table,
+        _ => toml::Table::new(),
+    };
+    evcxr.insert(
         "tmpdir".into(),
         toml::Value::String(build_dir.to_string_lossy().into_owned()),
     );
-    table.insert("allow_static_linking".into(), toml::Value::Boolean(false));
+    evcxr.insert("allow_static_linking".into(), toml::Value::Boolean(false));
+    config.insert("evcxr".into(), toml::Value::Table(evcxr));
     format!(
         "# Written by the rustpx kernel for the kernel that holds this build directory.\n{}",
         toml::to_string(&config).expect("a toml table serializes")

@@ -19,9 +19,6 @@ pub struct ParallelMagics {
     defaults: PxFlags,
     /// Defined by `:px let` (name → declared `mut`).
     per_worker: PerWorkerVars,
-    /// Ordinary notebook variables whose evcxr type is `PerWorker<…>` (made by `scatter`,
-    /// `apply`, …): `:px` hands each worker its own value of these too.
-    typed: PerWorkerVars,
     /// Ordinary variables declared `let mut`, so a typed per-worker one is writable in `:px`.
     ordinary_mut: BTreeSet<String>,
     /// Every notebook variable and its type, as evcxr reported them before the cell.
@@ -81,12 +78,6 @@ impl ParallelMagics {
             .into_iter()
             .map(|(name, ty)| (name.to_string(), ty.to_string()))
             .collect();
-        self.typed = self
-            .types
-            .iter()
-            .filter(|(_, ty)| is_per_worker_type(ty))
-            .map(|(name, _)| (name.clone(), self.ordinary_mut.contains(name)))
-            .collect();
     }
 
     /// The names of every notebook variable.
@@ -111,9 +102,16 @@ impl ParallelMagics {
         (!lets.is_empty()).then(|| lets.join("\n"))
     }
 
-    /// Every variable `:px` code sees per worker: typed ones, overridden by `:px` definitions.
+    /// Every variable `:px` code sees per worker: ordinary variables of type `PerWorker<…>`
+    /// (made by `scatter`, `apply`, …; writable if declared `let mut`), overridden by `:px`
+    /// definitions.
     fn known(&self) -> PerWorkerVars {
-        let mut known = self.typed.clone();
+        let mut known: PerWorkerVars = self
+            .types
+            .iter()
+            .filter(|(_, ty)| is_per_worker_type(ty))
+            .map(|(name, _)| (name.clone(), self.ordinary_mut.contains(name)))
+            .collect();
         known.extend(self.per_worker.iter().map(|(n, m)| (n.clone(), *m)));
         known
     }
@@ -121,7 +119,6 @@ impl ParallelMagics {
     /// Forgets everything tied to the evaluation context (after a restart or `:clear`).
     pub fn reset_variables(&mut self) {
         self.per_worker.clear();
-        self.typed.clear();
         self.ordinary_mut.clear();
         self.types.clear();
     }
