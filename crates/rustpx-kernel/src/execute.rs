@@ -1,0 +1,374 @@
+//! The cell executor: one thread that owns the evcxr context and runs cells in order.
+//!
+//! Requests other than execute are answered by the async server while a cell runs; they
+//! reach the context only through [`Executor::try_context`], which gives up instead of
+//! waiting for the running cell.
+
+use super::errors::describe;
+use super::history::History;
+use super::interrupt::Interrupter;
+use super::magics::{self, Action, ParallelMagics, Prepared};
+use super::outbox::Outbox;
+use super::output::{self, CellOutput, SharedCell};
+use super::session;
+use super::wire::Request;
+use evcxr::{CommandContext, EvalCallbacks, EvalOutputs};
+use parking_lot::Mutex;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Handle to the executor thread.
+pub struct Executor {
+    jobs: crossbeam_channel::Sender<Request>,
+    context: Arc<Mutex<Option<CommandContext>>>,
+    /// Interrupts the running cell.
+    pub interrupter: Arc<Interrupter>,
+    /// The session's cells.
+    pub history: Arc<Mutex<History>>,
+    /// Where output is attributed; also read by the kernel's cargo-progress tap.
+    pub cell: SharedCell,
+    /// Set once the runtime is linked and the first cell can run.
+    pub ready: Arc<AtomicBool>,
+}
+
+impl Executor {
+    /// Starts the executor thread, which immediately starts evcxr and the runtime.
+    pub fn start(outbox: Arc<Outbox>) -> Executor {
+        let (jobs, rx) = crossbeam_channel::unbounded();
+        let exec = Executor {
+            jobs,
+            context: Arc::new(Mutex::new(None)),
+            interrupter: Arc::new(Interrupter::default()),
+            history: Arc::new(Mutex::new(History::default())),
+            cell: Arc::new(Mutex::new(CellOutput::default())),
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        let mut thread = ExecutorThread {
+            context: exec.context.clone(),
+            interrupter: exec.interrupter.clone(),
+            history: exec.history.clone(),
+            cell: exec.cell.clone(),
+            ready: exec.ready.clone(),
+            outbox,
+            count: 0,
+            startup_error: None,
+            readers: None,
+            magics: ParallelMagics::default(),
+            pending_magics: None,
+        };
+        let _ = std::thread::Builder::new()
+            .name("rustpx-executor".into())
+            .spawn(move || thread.run(&rx));
+        exec
+    }
+
+    /// Queues an execute request.
+    pub fn submit(&self, request: Request) {
+        let _ = self.jobs.send(request);
+    }
+
+    /// The evcxr context if no cell holds it within `patience`.
+    pub fn try_context(
+        &self,
+        patience: Duration,
+    ) -> Option<parking_lot::MutexGuard<'_, Option<CommandContext>>> {
+        self.context.try_lock_for(patience).filter(|c| c.is_some())
+    }
+}
+
+/// The state the executor thread owns: it alone runs cells in the evcxr context.
+struct ExecutorThread {
+    context: Arc<Mutex<Option<CommandContext>>>,
+    interrupter: Arc<Interrupter>,
+    history: Arc<Mutex<History>>,
+    cell: SharedCell,
+    ready: Arc<AtomicBool>,
+    outbox: Arc<Outbox>,
+    count: usize,
+    startup_error: Option<String>,
+    /// The context's output readers, settled after each cell.
+    readers: Option<output::OutputReaders>,
+    /// `:px`, `:autopx`, … state; changed only by cells that succeed.
+    magics: ParallelMagics,
+    /// What the running cell's magics change if it succeeds.
+    pending_magics: Option<Prepared>,
+}
+
+impl ExecutorThread {
+    fn run(&mut self, jobs: &crossbeam_channel::Receiver<Request>) {
+        self.start_context();
+        while let Ok(request) = jobs.recv() {
+            self.execute(&request);
+        }
+    }
+
+    fn start_context(&mut self) {
+        let mut guard = self.context.lock();
+        let started = std::time::Instant::now();
+        let result = session::new_context().and_then(|(mut ctx, outputs)| {
+            self.readers = Some(output::spawn_readers(
+                outputs.stdout,
+                outputs.stderr,
+                self.cell.clone(),
+                self.outbox.clone(),
+            ));
+            let runtime = super::runtime_embed::extract()?;
+            ctx.execute(&session::prelude(&runtime))
+                .map_err(|e| anyhow::anyhow!("linking the rustpx runtime failed: {e}"))?;
+            Ok(ctx)
+        });
+        match result {
+            Ok(ctx) => {
+                self.interrupter.attach(&ctx);
+                *guard = Some(ctx);
+                tracing::info!("evcxr and the runtime ready in {:?}", started.elapsed());
+            }
+            Err(e) => {
+                tracing::error!("{e:#}");
+                self.startup_error = Some(format!("{e:#}"));
+            }
+        }
+        self.ready.store(true, Ordering::Release);
+    }
+
+    fn execute(&mut self, request: &Request) {
+        let code = request.str("code").to_string();
+        let silent = request.bool("silent", false);
+        let store = request.bool("store_history", true) && !silent;
+        if store {
+            self.count += 1;
+        }
+        let count = self.count;
+        self.outbox
+            .publish(request.iopub("status", json!({ "execution_state": "busy" })));
+        if !silent {
+            self.outbox.publish(request.iopub(
+                "execute_input",
+                json!({ "code": code, "execution_count": count }),
+            ));
+        }
+        {
+            let mut cell = self.cell.lock();
+            *cell = CellOutput {
+                parent: Some(request.clone()),
+                silent,
+                ..CellOutput::default()
+            };
+        }
+
+        let result = self.evaluate_settled(|this| this.evaluate(request, &code));
+        let ran = runs(&result) > 0;
+        let (errors, stderr) = {
+            let mut cell = self.cell.lock();
+            (
+                std::mem::take(&mut cell.errors),
+                std::mem::take(&mut cell.stderr),
+            )
+        };
+        let outcome = match result {
+            Ok(outputs) => match output::cell_error(&errors, &stderr) {
+                Some(error) => Err(error),
+                None => Ok(outputs),
+            },
+            Err(error) => Err(error),
+        };
+
+        if let Some(prepared) = self.pending_magics.take() {
+            if outcome.is_ok() {
+                self.magics.commit(prepared);
+            } else if let (true, Some(code)) = (ran, &prepared.restore) {
+                self.restore(code);
+            }
+        }
+
+        let mut text_result = String::new();
+        let reply = match outcome {
+            Ok(outputs) => {
+                if !outputs.content_by_mime_type.is_empty() && !silent {
+                    let data: Map<String, Value> = outputs
+                        .content_by_mime_type
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect();
+                    text_result = outputs.get("text/plain").unwrap_or("").to_string();
+                    self.outbox.publish(request.iopub(
+                        "execute_result",
+                        json!({ "execution_count": count, "data": data, "metadata": {} }),
+                    ));
+                }
+                json!({ "status": "ok", "execution_count": count, "payload": [], "user_expressions": {} })
+            }
+            Err((ename, evalue, traceback)) => {
+                if !silent {
+                    self.outbox.publish(request.iopub(
+                        "error",
+                        json!({ "ename": ename, "evalue": evalue, "traceback": traceback }),
+                    ));
+                }
+                json!({ "status": "error", "execution_count": count, "ename": ename,
+                        "evalue": evalue, "traceback": traceback,
+                        "payload": [], "user_expressions": {} })
+            }
+        };
+        if store {
+            self.history.lock().push(count, &code, &text_result);
+        }
+        self.outbox.shell(request.reply("execute_reply", reply));
+        self.outbox
+            .publish(request.iopub("status", json!({ "execution_state": "idle" })));
+    }
+
+    /// Runs `evaluate`, then waits until the output readers have handled everything the
+    /// runs it made wrote.
+    fn evaluate_settled(
+        &mut self,
+        evaluate: impl FnOnce(&mut Self) -> Result<EvalOutputs, (String, String, Vec<String>)>,
+    ) -> Result<EvalOutputs, (String, String, Vec<String>)> {
+        let mark = self.readers.as_ref().map(output::OutputReaders::mark);
+        let result = evaluate(self);
+        if let (Some(readers), Some(mark)) = (&self.readers, mark) {
+            readers.settle(mark, runs(&result));
+        }
+        result
+    }
+
+    /// Puts back the variables a failed `:px` cell redefined (see `rustpx::px::keep`).
+    fn restore(&mut self, code: &str) {
+        let context = self.context.clone();
+        let result = self.evaluate_settled(|_| {
+            let mut guard = context.lock();
+            let ctx = guard.as_mut().ok_or_else(|| {
+                (
+                    "KernelStartError".into(),
+                    "evcxr is not running".into(),
+                    vec![],
+                )
+            })?;
+            ctx.execute(code).map_err(|e| describe(&e))
+        });
+        let failed = self.cell.lock().errors.drain(..).next();
+        if let Some((ename, evalue, _)) = result.err().or(failed) {
+            tracing::error!("restoring variables after a failed :px cell: {ename}: {evalue}");
+        }
+    }
+
+    /// Runs the code (after magic dispatch) and returns its outputs or error fields.
+    fn evaluate(
+        &mut self,
+        request: &Request,
+        code: &str,
+    ) -> Result<EvalOutputs, (String, String, Vec<String>)> {
+        if let Some(error) = &self.startup_error {
+            return Err((
+                "KernelStartError".into(),
+                error.clone(),
+                vec![error.clone()],
+            ));
+        }
+        let action = match magics::dispatch(code) {
+            Ok(action) => action,
+            Err(message) => return Err(("MagicError".into(), message.clone(), vec![message])),
+        };
+        let (code, append_help) = match action {
+            Action::Evaluate(code) => (code, false),
+            Action::EvaluateThenAppendHelp(code) => (code, true),
+            Action::Reply(outputs) => return Ok(outputs),
+        };
+        if let Some(ctx) = self.context.lock().as_ref() {
+            self.magics
+                .observe_variable_types(ctx.variables_and_types());
+        }
+        let prepared = self.magics.prepare(&code).map_err(|e| {
+            let message = e.to_string();
+            ("MagicError".to_string(), message.clone(), vec![message])
+        })?;
+        for note in &prepared.notes {
+            self.outbox.publish(request.iopub(
+                "stream",
+                json!({ "name": "stdout", "text": format!("{note}\n") }),
+            ));
+        }
+        let code = prepared.code.clone();
+        self.pending_magics = Some(prepared);
+        if code.trim().is_empty() {
+            return Ok(EvalOutputs::new());
+        }
+        let mut guard = self.context.lock();
+        let Some(ctx) = guard.as_mut() else {
+            return Err((
+                "KernelStartError".into(),
+                "evcxr is not running".into(),
+                vec![],
+            ));
+        };
+        let allow_stdin = request.bool("allow_stdin", false);
+        let outbox = self.outbox.clone();
+        let callbacks_request = request.clone();
+        let mut callbacks = EvalCallbacks {
+            input_reader: &move |input| {
+                if !allow_stdin {
+                    return String::new();
+                }
+                let (tx, rx) = std::sync::mpsc::channel();
+                *outbox.input_waiter.lock() = Some(tx);
+                let _ = outbox.stdin.send(callbacks_request.reply(
+                    "input_request",
+                    json!({ "prompt": input.prompt, "password": input.is_password }),
+                ));
+                rx.recv().unwrap_or_default()
+            },
+        };
+        let cell = self.interrupter.begin();
+        let result = ctx.execute_with_callbacks(&code, &mut callbacks);
+        let killed = self.interrupter.end(cell);
+        let restarted = self.interrupter.refresh_pid(ctx);
+        if restarted {
+            // Per-worker variables died with the old process.
+            self.magics.reset_variables();
+            // A new child process: its interrupt handlers and the runtime's state are gone.
+            if let Err(e) = ctx.execute(session::RESTART_PRELUDE) {
+                tracing::error!("re-running the prelude after a restart failed: {e}");
+            }
+        }
+        match result {
+            Ok(mut outputs) => {
+                if append_help {
+                    let ours = magics::help_text();
+                    let text = outputs
+                        .content_by_mime_type
+                        .entry("text/plain".into())
+                        .or_default();
+                    text.push_str(&ours);
+                }
+                if killed {
+                    return Err(killed_error());
+                }
+                Ok(outputs)
+            }
+            Err(_) if killed => Err(killed_error()),
+            Err(error) => Err(describe(&error)),
+        }
+    }
+}
+
+/// How many times the child ran code for a cell: evcxr records an "Execution" phase for
+/// each run that completed.
+fn runs(result: &Result<EvalOutputs, (String, String, Vec<String>)>) -> usize {
+    result.as_ref().map_or(0, |outputs| {
+        outputs
+            .phases
+            .iter()
+            .filter(|p| p.name == "Execution")
+            .count()
+    })
+}
+
+fn killed_error() -> (String, String, Vec<String>) {
+    let evalue = "The cell did not stop within the grace period after the interrupt (it never \
+                  reached a runtime wait), so its process was restarted: all variables were \
+                  lost."
+        .to_string();
+    ("KeyboardInterrupt".into(), evalue.clone(), vec![evalue])
+}

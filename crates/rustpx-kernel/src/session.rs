@@ -1,0 +1,77 @@
+//! Starting evcxr with the runtime injected (in the build directory `build_dir` claimed).
+
+use anyhow::{Result, anyhow};
+use evcxr::{CommandContext, EvalContext, EvalContextOutputs};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+/// The evcxr commands and code run before the first cell.
+pub fn prelude(runtime_dir: &std::path::Path) -> String {
+    format!(
+        ":allow_static_linking 0\n:dep rustpx = {{ path = {:?}, default-features = false }}\n{}",
+        runtime_dir.display().to_string(),
+        RESTART_PRELUDE
+    )
+}
+
+/// What must run again whenever evcxr restarts its child process: the prelude import,
+/// the runtime's interrupt handlers, and a panic hook that reports a panicking cell to
+/// the kernel (evcxr catches the panic and returns `Ok`). The hook lives here, in cell
+/// code, because cells use the toolchain's shared libstd, whose panic hook is not the
+/// kernel binary's; it only handles the thread that runs cells and chains otherwise.
+pub const RESTART_PRELUDE: &str = r#"use rustpx::prelude::*;
+let _ = rustpx::interrupt::install();
+{
+    let cell_thread = std::thread::current().id();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != cell_thread {
+            return previous(info);
+        }
+        let payload = info.payload();
+        let message = payload.downcast_ref::<&str>().map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "Box<dyn Any>".to_string());
+        let event = rustpx::protocol::Event::Error {
+            ename: "panic".to_string(),
+            evalue: message.clone(),
+            traceback: vec![format!("the cell panicked: {message}")],
+        };
+        if !rustpx::protocol::emit(&event) {
+            previous(info);
+        }
+    }));
+}"#;
+
+/// A new evcxr context whose child runs in its own process group (so a SIGINT sent to
+/// the kernel's group cannot kill it) with the runtime's display channel enabled.
+pub fn new_context() -> Result<(CommandContext, EvalContextOutputs)> {
+    let exe: PathBuf = std::env::current_exe()?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .process_group(0)
+        .env(rustpx::protocol::KERNEL_ENV, "1");
+    // Cells are linked with `-C prefer-dynamic`: the child must find the toolchain's
+    // libstd-*.so, which only `cargo run` would otherwise put on the library path.
+    if let Some(libdir) = toolchain_libdir() {
+        let mut path = std::ffi::OsString::from(&libdir);
+        if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
+            path.push(":");
+            path.push(old);
+        }
+        command.env("LD_LIBRARY_PATH", path);
+    }
+    let (eval, outputs) = EvalContext::with_subprocess_command(command)
+        .map_err(|e| anyhow!("starting evcxr: {e}"))?;
+    Ok((CommandContext::with_eval_context(eval), outputs))
+}
+
+/// The active toolchain's target library directory (where libstd-*.so lives).
+fn toolchain_libdir() -> Option<PathBuf> {
+    let out = std::process::Command::new("rustc")
+        .args(["--print", "target-libdir"])
+        .output()
+        .ok()?;
+    let dir = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    dir.is_dir().then_some(dir)
+}
