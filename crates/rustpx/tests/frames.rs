@@ -118,3 +118,33 @@ fn in_memory_stacks_map_like_sequences() {
         .unwrap();
     assert_eq!(frames[2].channels(), 3);
 }
+
+/// Every layout an ndarray can have: sliced from the top or bottom, transposed, strided.
+/// Saving, reloading and the displayed PNG must show exactly the array's pixels.
+#[test]
+fn arrays_of_any_layout_save_and_reload_as_their_pixels() {
+    use ndarray::s;
+    let base = Array2::from_shape_fn((6, 5), |(r, c)| (r * 10 + c) as u8);
+    let cases: Vec<(&str, Array2<u8>)> = vec![
+        ("sliced from the top", base.clone().slice_move(s![2.., ..])),
+        ("sliced from the bottom", base.clone().slice_move(s![..3, ..])),
+        ("sliced on both axes", base.clone().slice_move(s![1..4, 2..])),
+        ("transposed", base.clone().reversed_axes()),
+        ("strided", base.clone().slice_move(s![..;2, ..;-1])),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (what, array) in cases {
+        let path = dir.path().join(format!("{}.png", what.replace(' ', "_")));
+        Frame::from(array.clone()).save(&path).unwrap();
+        assert_eq!(
+            Frame::open(&path).unwrap(),
+            Frame::from(array.as_standard_layout().into_owned()),
+            "{what}"
+        );
+        let rgb = Frame::from(array.clone()).into_rgb8();
+        let expected = Array3::from_shape_fn((array.nrows(), array.ncols(), 3), |(r, c, _)| {
+            array[[r, c]]
+        });
+        assert_eq!(rgb, expected, "{what}: into_rgb8");
+    }
+}

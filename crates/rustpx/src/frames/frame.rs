@@ -274,13 +274,19 @@ impl Frame {
 
 /// The elements of an array in standard (row-major) order, without copying when the
 /// array already is.
+///
+/// A standard-layout array may still be a window of a larger allocation (sliced from the
+/// top or the bottom): its elements start at the returned offset and run for its length.
 fn raw<A: Clone, D: ndarray::Dimension>(a: ndarray::Array<A, D>) -> Vec<A> {
-    if a.is_standard_layout() {
-        let (v, _offset) = a.into_raw_vec_and_offset();
-        v
-    } else {
-        a.iter().cloned().collect()
+    if !a.is_standard_layout() {
+        return a.iter().cloned().collect();
     }
+    let len = a.len();
+    let (mut v, offset) = a.into_raw_vec_and_offset();
+    let start = if len == 0 { v.len() } else { offset.unwrap_or(0) };
+    v.drain(..start);
+    v.truncate(len);
+    v
 }
 
 /// Rec. 709 luma of an h×w×c array (c ≥ 3), or its first channel (c ≤ 2: gray + alpha).
