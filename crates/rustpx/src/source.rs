@@ -142,8 +142,10 @@ macro_rules! range_sources {
                 self.len
             }
             unsafe fn take(&self, index: usize) -> Result<$t, ItemError> {
-                // index < len, and len items from start fit in the type.
-                Ok(self.start + index as $t)
+                // index < len and start + len - 1 fits in the type, so the sum is in range
+                // and two's-complement wrapping gives it exactly, also where `index` itself
+                // does not fit in a signed `$t` (index 128 of `-100i8..100`).
+                Ok(self.start.wrapping_add(index as $t))
             }
         }
 
@@ -201,6 +203,16 @@ mod tests {
         let (hi, lo) = (5usize, 3usize);
         assert_eq!((hi..lo).into_source().len(), 0);
         assert_eq!((i64::MIN..=i64::MAX).into_source().len(), usize::MAX);
+    }
+
+    #[test]
+    fn signed_ranges_yield_every_item_past_the_signed_midpoint() {
+        assert_eq!(all((-100i8..100).into_source()), (-100i8..100).collect::<Vec<_>>());
+        assert_eq!(all((i8::MIN..=i8::MAX).into_source()).len(), 256);
+        assert_eq!(all((i16::MIN..=i16::MAX).into_source()).last(), Some(&i16::MAX));
+        let wide = (i64::MIN..=i64::MIN + 300).into_source();
+        // SAFETY: each index once.
+        assert_eq!(unsafe { wide.take(300) }.unwrap(), i64::MIN + 300);
     }
 
     #[test]
