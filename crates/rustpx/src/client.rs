@@ -84,7 +84,7 @@ impl Client {
     /// [`Error::UnknownWorker`] for an id that is not a worker, [`Error::NoWorkers`] when
     /// the targets select none.
     pub fn view(&self, targets: impl IntoTargets) -> Result<DirectView, Error> {
-        let ids = targets.into_targets().resolve(self.len())?;
+        let ids = targets.into_targets()?.resolve(self.len())?;
         Ok(DirectView::new(self.clone(), ids))
     }
 
@@ -106,7 +106,7 @@ impl Client {
         &self,
         targets: impl IntoTargets,
     ) -> Result<LoadBalancedView, Error> {
-        let ids = targets.into_targets().resolve(self.len())?;
+        let ids = targets.into_targets()?.resolve(self.len())?;
         Ok(LoadBalancedView::new(self.clone(), ids))
     }
 

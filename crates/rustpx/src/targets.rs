@@ -12,6 +12,16 @@ pub enum Targets {
     All,
     /// These workers, in this order (`"0"`, `"0,2"`).
     Ids(Vec<usize>),
+    /// The ids `start, start + step, …` below `end` (a Rust range, `(a..b).step_by(k)`):
+    /// each must be a worker, as with [`Targets::Ids`], without listing them.
+    Span {
+        /// First id.
+        start: usize,
+        /// One past the last id.
+        end: usize,
+        /// Distance between ids (at least 1).
+        step: usize,
+    },
     /// A Python-style slice `start:stop:step` (`"1:3"`, `"::2"`), clipped to the workers.
     Slice {
         /// First id.
@@ -88,16 +98,24 @@ impl Targets {
     /// [`Error::UnknownWorker`] for an id that is not a worker, [`Error::NoWorkers`]
     /// when nothing is left.
     pub fn resolve(&self, workers: usize) -> Result<Vec<usize>, Error> {
+        let unknown = |id| Error::UnknownWorker {
+            id,
+            workers: (0..workers).collect(),
+        };
         let ids: Vec<usize> = match self {
             Targets::All => (0..workers).collect(),
             Targets::Ids(ids) => {
                 if let Some(&id) = ids.iter().find(|&&id| id >= workers) {
-                    return Err(Error::UnknownWorker {
-                        id,
-                        workers: (0..workers).collect(),
-                    });
+                    return Err(unknown(id));
                 }
                 ids.clone()
+            }
+            Targets::Span { start, end, step } => {
+                let step = (*step).max(1);
+                if let Some(id) = first_at_or_above(*start, *end, step, workers) {
+                    return Err(unknown(id));
+                }
+                (*start..*end).step_by(step).collect()
             }
             Targets::Slice { start, stop, step } => {
                 let stop = stop.unwrap_or(workers).min(workers);
@@ -109,6 +127,18 @@ impl Targets {
         }
         Ok(ids)
     }
+}
+
+/// The first of `start, start + step, …` below `end` that is `bound` or more, without
+/// walking the ids (a span may be as long as `usize` allows).
+fn first_at_or_above(start: usize, end: usize, step: usize, bound: usize) -> Option<usize> {
+    let id = if start >= bound {
+        start
+    } else {
+        let steps = (bound - start).div_ceil(step);
+        start.checked_add(steps.checked_mul(step)?)?
+    };
+    (id < end).then_some(id)
 }
 
 impl std::str::FromStr for Targets {
@@ -125,90 +155,115 @@ impl std::str::FromStr for Targets {
 /// explicit ids must exist.
 pub trait IntoTargets {
     /// Converts into targets.
-    fn into_targets(self) -> Targets;
+    ///
+    /// # Errors
+    /// [`Error::BadTargets`] for a string that is not ipyparallel's target syntax.
+    fn into_targets(self) -> Result<Targets, Error>;
 }
 
 impl IntoTargets for Targets {
-    fn into_targets(self) -> Targets {
-        self
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(self)
     }
 }
 impl IntoTargets for &str {
-    /// A malformed string resolves to an error naming it (see [`Targets::parse`]).
-    fn into_targets(self) -> Targets {
-        // An unparseable spec becomes an id no client has, reported as UnknownWorker.
-        Targets::parse(self).unwrap_or(Targets::Ids(vec![usize::MAX]))
+    fn into_targets(self) -> Result<Targets, Error> {
+        Targets::parse(self)
     }
 }
 impl IntoTargets for usize {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(vec![self])
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(Targets::Ids(vec![self]))
     }
 }
 impl IntoTargets for RangeFull {
-    fn into_targets(self) -> Targets {
-        Targets::All
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(Targets::All)
     }
 }
 impl IntoTargets for Range<usize> {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(self.collect())
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(Targets::Span {
+            start: self.start,
+            end: self.end,
+            step: 1,
+        })
     }
 }
 impl IntoTargets for RangeInclusive<usize> {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(self.collect())
+    fn into_targets(self) -> Result<Targets, Error> {
+        (*self.start()..self.end().saturating_add(1)).into_targets()
     }
 }
 impl IntoTargets for RangeFrom<usize> {
-    fn into_targets(self) -> Targets {
-        Targets::Slice {
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(Targets::Slice {
             start: self.start,
             stop: None,
             step: 1,
-        }
+        })
     }
 }
 impl IntoTargets for StepBy<RangeFrom<usize>> {
-    fn into_targets(mut self) -> Targets {
+    fn into_targets(mut self) -> Result<Targets, Error> {
         // StepBy hides its step; read it from the first two elements.
         let start = self.next().unwrap_or(0);
         let step = self.next().map_or(1, |second| second - start);
-        Targets::Slice {
+        Ok(Targets::Slice {
             start,
             stop: None,
             step,
-        }
+        })
     }
 }
 impl IntoTargets for StepBy<Range<usize>> {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(self.collect())
+    fn into_targets(self) -> Result<Targets, Error> {
+        span_of(self)
     }
 }
 impl IntoTargets for StepBy<RangeInclusive<usize>> {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(self.collect())
+    fn into_targets(self) -> Result<Targets, Error> {
+        span_of(self)
     }
 }
+
+/// The span a stepped range covers. `StepBy` hides its step and end; its first two
+/// elements and the count of the rest give them (a count past `usize` reaches the end of
+/// the ids).
+fn span_of(mut ids: impl Iterator<Item = usize>) -> Result<Targets, Error> {
+    let Some(start) = ids.next() else {
+        return Ok(Targets::Ids(Vec::new()));
+    };
+    let Some(second) = ids.next() else {
+        return Ok(Targets::Ids(vec![start]));
+    };
+    let step = second - start;
+    let rest = ids.size_hint().1.unwrap_or(usize::MAX);
+    let last = second.saturating_add(rest.saturating_mul(step));
+    Ok(Targets::Span {
+        start,
+        end: last.saturating_add(1),
+        step,
+    })
+}
 impl IntoTargets for Vec<usize> {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(self)
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(Targets::Ids(self))
     }
 }
 impl IntoTargets for &Vec<usize> {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(self.clone())
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(Targets::Ids(self.clone()))
     }
 }
 impl IntoTargets for &[usize] {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(self.to_vec())
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(Targets::Ids(self.to_vec()))
     }
 }
 impl<const N: usize> IntoTargets for [usize; N] {
-    fn into_targets(self) -> Targets {
-        Targets::Ids(self.to_vec())
+    fn into_targets(self) -> Result<Targets, Error> {
+        Ok(Targets::Ids(self.to_vec()))
     }
 }
 
@@ -217,7 +272,7 @@ mod tests {
     use super::*;
 
     fn ids(t: impl IntoTargets, n: usize) -> Result<Vec<usize>, Error> {
-        t.into_targets().resolve(n)
+        t.into_targets()?.resolve(n)
     }
 
     #[test]
@@ -257,6 +312,24 @@ mod tests {
                 "{spec}"
             );
         }
-        assert!(ids("nonsense", 2).is_err());
+        assert!(matches!(
+            ids("nonsense", 2),
+            Err(Error::BadTargets { spec, .. }) if spec == "nonsense"
+        ));
+    }
+
+    #[test]
+    fn huge_explicit_ranges_are_unknown_workers_not_allocations() {
+        let unknown = |id| Error::UnknownWorker {
+            id,
+            workers: vec![0, 1, 2],
+        };
+        assert_eq!(ids(0..usize::MAX, 3), Err(unknown(3)));
+        assert_eq!(ids(1..=usize::MAX, 3), Err(unknown(3)));
+        assert_eq!(ids((0..usize::MAX).step_by(2), 3), Err(unknown(4)));
+        assert_eq!(ids((1..=usize::MAX).step_by(usize::MAX / 2), 3), Err(unknown(usize::MAX / 2 + 1)));
+        assert_eq!(ids((2..9).step_by(5), 3), Err(unknown(7)));
+        assert_eq!(ids((0..=2).step_by(2), 3).unwrap(), vec![0, 2]);
+        assert_eq!(ids(usize::MAX..usize::MAX, 3), Err(Error::NoWorkers));
     }
 }
