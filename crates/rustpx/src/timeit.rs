@@ -42,8 +42,7 @@ impl TimeitResult {
 
     /// The mean time per loop over repeats.
     pub fn mean(&self) -> Duration {
-        let n = self.per_loop.len().max(1) as u32;
-        self.per_loop.iter().sum::<Duration>() / n
+        divide(self.per_loop.iter().sum(), self.per_loop.len() as u64)
     }
 
     /// The standard deviation of the time per loop over repeats.
@@ -96,6 +95,16 @@ pub fn human(d: Duration) -> String {
     format!("{v:.digits$} {unit}")
 }
 
+/// `total / count`, exact for every count (`Duration / u32` stops at `u32::MAX` loops);
+/// zero for none.
+fn divide(total: Duration, count: u64) -> Duration {
+    if count == 0 {
+        return Duration::ZERO;
+    }
+    let nanos = total.as_nanos() / u128::from(count);
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
 /// Times `f` and prints IPython's summary line; returns the measurements.
 ///
 /// ```
@@ -135,9 +144,11 @@ pub fn timeit<R>(options: TimeitOptions, mut f: impl FnMut() -> R) -> Result<Tim
         }
     };
     let repeat = options.repeat.unwrap_or(DEFAULT_REPEAT).max(1);
-    let mut per_loop = Vec::with_capacity(repeat as usize);
+    // Grown as repeats finish: a huge `-r` is a long run the user may interrupt, not an
+    // allocation up front.
+    let mut per_loop = Vec::new();
     for _ in 0..repeat {
-        per_loop.push(time_loops(loops)? / u32::try_from(loops).unwrap_or(u32::MAX));
+        per_loop.push(divide(time_loops(loops)?, loops));
     }
     let result = TimeitResult { loops, per_loop };
     println!("{result}");
@@ -176,6 +187,18 @@ mod tests {
         // 30 ms a loop: 1 and 2 loops stay under 200 ms, 10 loops are over it (5 loops
         // are 150 ms unless the machine stalls the sleeps).
         assert!(matches!(r.loops, 5 | 10), "{}", r.loops);
+    }
+
+    #[test]
+    fn per_loop_time_is_exact_past_u32_max_loops() {
+        let loops = 2 * u64::from(u32::MAX);
+        assert_eq!(divide(Duration::from_secs(loops), loops), Duration::from_secs(1));
+        assert_eq!(divide(Duration::from_secs(3), 0), Duration::ZERO);
+        let empty = TimeitResult {
+            loops: 1,
+            per_loop: Vec::new(),
+        };
+        assert_eq!((empty.mean(), empty.best()), (Duration::ZERO, Duration::ZERO));
     }
 
     #[test]
