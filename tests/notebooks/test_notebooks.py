@@ -47,9 +47,8 @@ class Outputs:
         self.text = ""
         self.errors = []
         self.mimes = []
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
+        self.cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+        for cell in self.cells:
             for out in cell.get("outputs", []):
                 kind = out["output_type"]
                 if kind == "stream":
@@ -69,6 +68,14 @@ class Outputs:
                 if value.get("workload") == workload:
                     return value
         raise AssertionError(f"no RESULT line for {workload}:\n{self.text[-3000:]}")
+
+    def value(self, last_line):
+        """The text of the value shown by the one cell whose last line is `last_line`."""
+        cells = [c for c in self.cells if c.source.strip().splitlines()[-1:] == [last_line]]
+        assert len(cells) == 1, f"{len(cells)} cells end with {last_line!r}"
+        shown = [o for o in cells[0].outputs if o["output_type"] == "execute_result"]
+        assert len(shown) == 1, cells[0].outputs
+        return shown[0]["data"]["text/plain"]
 
     def count(self, mime):
         return sum(1 for data in self.mimes if mime in data)
@@ -146,7 +153,9 @@ def test_04_directview(run):
     out.assert_no_errors()
     assert "asum per worker" in out.text
     assert "total 120" in out.text
-    assert re.search(r"\btrue\b", out.text), "C1 == C_ref shown as true"
+    assert out.value("C1 == C_ref") == "true"
+    assert out.value("pdot(&dview, &A, &B)? == C_ref") == "true"
+    assert out.value("serial_result == parallel_result") == "true"
     assert "3200 of 3200 items done" in out.text
     assert out.count("image/png") >= 2, "contour images shown inline"
 
