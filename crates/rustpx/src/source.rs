@@ -207,9 +207,15 @@ mod tests {
 
     #[test]
     fn signed_ranges_yield_every_item_past_the_signed_midpoint() {
-        assert_eq!(all((-100i8..100).into_source()), (-100i8..100).collect::<Vec<_>>());
+        assert_eq!(
+            all((-100i8..100).into_source()),
+            (-100i8..100).collect::<Vec<_>>()
+        );
         assert_eq!(all((i8::MIN..=i8::MAX).into_source()).len(), 256);
-        assert_eq!(all((i16::MIN..=i16::MAX).into_source()).last(), Some(&i16::MAX));
+        assert_eq!(
+            all((i16::MIN..=i16::MAX).into_source()).last(),
+            Some(&i16::MAX)
+        );
         let wide = (i64::MIN..=i64::MIN + 300).into_source();
         // SAFETY: each index once.
         assert_eq!(unsafe { wide.take(300) }.unwrap(), i64::MIN + 300);

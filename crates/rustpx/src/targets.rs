@@ -327,7 +327,10 @@ mod tests {
         assert_eq!(ids(0..usize::MAX, 3), Err(unknown(3)));
         assert_eq!(ids(1..=usize::MAX, 3), Err(unknown(3)));
         assert_eq!(ids((0..usize::MAX).step_by(2), 3), Err(unknown(4)));
-        assert_eq!(ids((1..=usize::MAX).step_by(usize::MAX / 2), 3), Err(unknown(usize::MAX / 2 + 1)));
+        assert_eq!(
+            ids((1..=usize::MAX).step_by(usize::MAX / 2), 3),
+            Err(unknown(usize::MAX / 2 + 1))
+        );
         assert_eq!(ids((2..9).step_by(5), 3), Err(unknown(7)));
         assert_eq!(ids((0..=2).step_by(2), 3).unwrap(), vec![0, 2]);
         assert_eq!(ids(usize::MAX..usize::MAX, 3), Err(Error::NoWorkers));

@@ -192,13 +192,19 @@ mod tests {
     #[test]
     fn per_loop_time_is_exact_past_u32_max_loops() {
         let loops = 2 * u64::from(u32::MAX);
-        assert_eq!(divide(Duration::from_secs(loops), loops), Duration::from_secs(1));
+        assert_eq!(
+            divide(Duration::from_secs(loops), loops),
+            Duration::from_secs(1)
+        );
         assert_eq!(divide(Duration::from_secs(3), 0), Duration::ZERO);
         let empty = TimeitResult {
             loops: 1,
             per_loop: Vec::new(),
         };
-        assert_eq!((empty.mean(), empty.best()), (Duration::ZERO, Duration::ZERO));
+        assert_eq!(
+            (empty.mean(), empty.best()),
+            (Duration::ZERO, Duration::ZERO)
+        );
     }
 
     #[test]

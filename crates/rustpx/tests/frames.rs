@@ -127,8 +127,14 @@ fn arrays_of_any_layout_save_and_reload_as_their_pixels() {
     let base = Array2::from_shape_fn((6, 5), |(r, c)| (r * 10 + c) as u8);
     let cases: Vec<(&str, Array2<u8>)> = vec![
         ("sliced from the top", base.clone().slice_move(s![2.., ..])),
-        ("sliced from the bottom", base.clone().slice_move(s![..3, ..])),
-        ("sliced on both axes", base.clone().slice_move(s![1..4, 2..])),
+        (
+            "sliced from the bottom",
+            base.clone().slice_move(s![..3, ..]),
+        ),
+        (
+            "sliced on both axes",
+            base.clone().slice_move(s![1..4, 2..]),
+        ),
         ("transposed", base.clone().reversed_axes()),
         ("strided", base.clone().slice_move(s![..;2, ..;-1])),
     ];
@@ -142,9 +148,8 @@ fn arrays_of_any_layout_save_and_reload_as_their_pixels() {
             "{what}"
         );
         let rgb = Frame::from(array.clone()).into_rgb8();
-        let expected = Array3::from_shape_fn((array.nrows(), array.ncols(), 3), |(r, c, _)| {
-            array[[r, c]]
-        });
+        let expected =
+            Array3::from_shape_fn((array.nrows(), array.ncols(), 3), |(r, c, _)| array[[r, c]]);
         assert_eq!(rgb, expected, "{what}: into_rgb8");
     }
 }

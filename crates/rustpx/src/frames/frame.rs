@@ -283,7 +283,11 @@ fn raw<A: Clone, D: ndarray::Dimension>(a: ndarray::Array<A, D>) -> Vec<A> {
     }
     let len = a.len();
     let (mut v, offset) = a.into_raw_vec_and_offset();
-    let start = if len == 0 { v.len() } else { offset.unwrap_or(0) };
+    let start = if len == 0 {
+        v.len()
+    } else {
+        offset.unwrap_or(0)
+    };
     v.drain(..start);
     v.truncate(len);
     v
