@@ -50,7 +50,10 @@ demo() {
     if [ $lab = 1 ]; then
         python_env requirements-lab.txt
         install_kernel
-        exec "$VENV/bin/jupyter" lab notebooks/demo.ipynb
+        local root_flag=()
+        # Containers run as root, and JupyterLab refuses root without this flag.
+        [ "$(id -u)" = 0 ] && root_flag=(--allow-root)
+        exec "$VENV/bin/jupyter" lab "${root_flag[@]}" notebooks/demo.ipynb
     fi
     python_env
     install_kernel

@@ -31,6 +31,13 @@ mod worker;
 
 pub use frames::{Frame, FrameError, ImageSequence};
 
+// The crates whose types the runtime's functions return. evcxr stores a variable under a
+// type written as a path from the notebook, and a notebook has no `:dep` on these: the
+// re-exports give every returned type such a path (`rustpx::ndarray::ArrayBase<…>`).
+pub use image;
+pub use ndarray;
+pub use serde_json;
+
 pub use cancel::{cancelled, check_cancelled};
 pub use client::{Client, active_view, default_client, set_default_workers};
 pub use error::{Cancelled, Error, TaskError, TaskErrorKind, TaskErrors};
