@@ -138,7 +138,7 @@ impl<'a, R: Send + 'static> Iterator for InOrder<'a, R> {
             return None;
         }
         let i = self.next;
-        if let Err(e) = self.amr.block_until(&|| self.amr.job.peek(i).is_some()) {
+        if let Err(e) = self.amr.block_until(&|| self.amr.job.is_resolved(i)) {
             self.stopped = true;
             return Some(Err(e));
         }
@@ -168,13 +168,13 @@ impl<'a, R: Send + 'static> Iterator for Completed<'a, R> {
             let job = &self.amr.job;
             let waited = self
                 .amr
-                .block_until(&|| self.unseen.iter().any(|&i| job.peek(i).is_some()));
+                .block_until(&|| self.unseen.iter().any(|&i| job.is_resolved(i)));
             if let Err(e) = waited {
                 self.stopped = true;
                 return Some((e.task, Err(e)));
             }
             let (done, rest): (Vec<usize>, Vec<usize>) =
-                self.unseen.iter().partition(|&&i| job.peek(i).is_some());
+                self.unseen.iter().partition(|&&i| job.is_resolved(i));
             self.unseen = rest;
             self.batch.extend(done);
         }
