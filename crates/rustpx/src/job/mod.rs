@@ -82,7 +82,10 @@ impl<'a, R: Send + 'a> Job<'a, R> {
     }
 
     /// The outcome of item `i` if it is resolved.
-    pub(crate) fn peek(&self, i: usize) -> Option<&Outcome<R>> {
+    pub(crate) fn peek(&self, i: usize) -> Option<&Outcome<R>>
+    where
+        R: Sync,
+    {
         self.sink.peek(i)
     }
 

@@ -70,7 +70,8 @@ pub(crate) struct Slots<R> {
 
 // SAFETY: a slot's value is written only by the one thread that wins its EMPTY -> WRITING
 // swap and moved out only by the one that wins DONE -> TAKEN, so values move between
-// threads (`R: Send`) but are never accessed by two at once.
+// threads (`R: Send`) but are never accessed by two at once. A shared read hands out
+// `&R` to whichever thread holds the job, so `peek` requires `R: Sync` itself.
 unsafe impl<R: Send> Sync for Slots<R> {}
 // SAFETY: as above: sending the slots sends the `R`s in them.
 unsafe impl<R: Send> Send for Slots<R> {}
@@ -87,7 +88,16 @@ impl<R> Slots<R> {
     }
 
     /// The outcome of item `i` if it is resolved.
-    pub(crate) fn peek(&self, i: usize) -> Option<&Outcome<R>> {
+    pub(crate) fn peek(&self, i: usize) -> Option<&Outcome<R>>
+    where
+        R: Sync,
+    {
+        self.outcome(i)
+    }
+
+    /// [`Slots::peek`] without the `R: Sync` bound, for readers that never hand out the
+    /// `&R` (they look at the error only).
+    fn outcome(&self, i: usize) -> Option<&Outcome<R>> {
         if self.state.get(i)?.load(Ordering::Acquire) != DONE {
             return None;
         }
@@ -106,7 +116,7 @@ impl<R> Slots<R> {
     /// Every failure resolved so far (clones).
     pub(crate) fn errors(&self) -> Vec<TaskError> {
         (0..self.state.len())
-            .filter_map(|i| match self.peek(i) {
+            .filter_map(|i| match self.outcome(i) {
                 Some(Err(e)) => Some((**e).clone()),
                 _ => None,
             })
