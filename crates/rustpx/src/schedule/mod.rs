@@ -72,7 +72,27 @@ impl Plan {
     pub(crate) fn claim_from(self, position: usize, len: usize, workers: usize) -> (usize, usize) {
         match self {
             Plan::Static => (position, auto_chunksize(len, workers)),
-            Plan::Dynamic { chunk } => (0, chunk.max(1)),
+            Plan::Dynamic { chunk } => (0, chunk.clamp(1, len.max(1))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_clamped_to_the_items_and_windows_saturate() {
+        let plan = Plan::balanced(10, 3, Some(usize::MAX));
+        assert_eq!(plan.claim_from(2, 10, 3), (0, 10));
+        assert_eq!(Plan::balanced(0, 3, Some(0)).claim_from(0, 0, 3), (0, 1));
+        assert_eq!(Plan::Static.claim_from(1, 100, 2), (1, 13));
+        let streamed = Plan::streamed(1_000_000, 2, None);
+        assert_eq!(streamed.claim_from(0, 1_000_000, 2), (0, 64));
+        assert_eq!(streamed.window(1_000_000, 2), 512);
+        assert_eq!(
+            Plan::Dynamic { chunk: usize::MAX }.window(usize::MAX, 9),
+            usize::MAX
+        );
     }
 }
