@@ -3,6 +3,8 @@
 //!
 //! - 100,000 no-op tasks on 2 workers: load-balanced default (> 10 M tasks/s),
 //!   load-balanced chunksize 1 (> 1 M/s), direct (> 10 M/s);
+//! - the outside probe: a `Vec` of 100,000 `u64` mapped with `|x| x + 1` through the
+//!   direct and the load-balanced view, best of 3 (both > 10 M/s, direct >= balanced);
 //! - one `apply` round trip on an idle worker (< 20 µs);
 //! - seed 002's convolution (3000x3000 f64 image, 4x4 filter, full convolution
 //!   downsampled `[::5, ::5]`, 8 calls): a 2-worker map against the serial loop (>= 1.9x).
@@ -108,6 +110,38 @@ fn check_fconv() {
     );
 }
 
+/// The outside probe: an owned `Vec<u64>` through both views, best of 3, as a
+/// notebook would call them (a fresh `Vec` per run, built outside the timed part).
+fn vec_probe(rc: &Client) {
+    let best = |map: &dyn Fn(Vec<u64>) -> Vec<u64>| {
+        (0..3)
+            .map(|_| {
+                let items: Vec<u64> = (0..TASKS as u64).collect();
+                let start = Instant::now();
+                let out = black_box(map(items));
+                let elapsed = start.elapsed();
+                assert_eq!(out[TASKS - 1], TASKS as u64);
+                elapsed
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let (dview, lview) = (rc.direct_view(), rc.load_balanced_view());
+    let direct = best(&|v| dview.map(v, |x| x + 1).unwrap());
+    let balanced = best(&|v| lview.map(v, |x| x + 1).unwrap());
+    report_rate("probe: direct map of Vec<u64>, x + 1", direct, 10e6);
+    report_rate(
+        "probe: load-balanced map of Vec<u64>, x + 1",
+        balanced,
+        10e6,
+    );
+    println!(
+        "{:<44} {:>8.2}x (direct / load-balanced, target >= 1)",
+        "  probe ratio",
+        balanced.as_secs_f64() / direct.as_secs_f64()
+    );
+}
+
 fn main() {
     let rc = Client::local(2).expect("two workers");
     let lview = rc.load_balanced_view();
@@ -135,6 +169,8 @@ fn main() {
         best_of(20, || dview.map(0..TASKS, noop).unwrap()),
         10e6,
     );
+
+    vec_probe(&rc);
 
     let one = rc.view(0).unwrap();
     for _ in 0..1000 {

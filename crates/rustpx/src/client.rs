@@ -187,3 +187,39 @@ pub fn active_view() -> Result<DirectView, Error> {
 pub(crate) fn activate(view: &DirectView) {
     *ACTIVE.lock() = Some(view.clone());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test owns the process-wide default client and active view.
+    #[test]
+    fn replacing_the_default_client_deactivates_its_views() {
+        let first = set_default_workers(2).unwrap();
+        assert!(default_client().unwrap().same_as(&first));
+        first.view(1).unwrap().activate();
+        assert_eq!(active_view().unwrap().targets(), &[1]);
+        assert!(matches!(set_default_workers(0), Err(Error::NoWorkers)));
+        assert!(default_client().unwrap().same_as(&first), "kept on error");
+        let second = set_default_workers(3).unwrap();
+        assert!(!second.same_as(&first));
+        assert_eq!(active_view().unwrap().targets(), &[0, 1, 2]);
+        let other = Client::local(1).unwrap();
+        other.direct_view().activate();
+        set_default_workers(1).unwrap();
+        assert!(
+            active_view().unwrap().client().same_as(&other),
+            "a view on another client stays active"
+        );
+    }
+
+    #[test]
+    fn clients_describe_themselves() {
+        let rc = Client::local(2).unwrap();
+        assert_eq!(format!("{rc:?}"), "Client(2 workers)");
+        assert_eq!(rc.to_string(), "<Client: 2 workers, ids [0, 1]>");
+        assert!(rc.same_as(&rc.clone()) && !rc.is_empty());
+        assert_eq!(rc.load_balanced_view_on(1..).unwrap().targets(), &[1]);
+        assert!(rc.view(5).is_err());
+    }
+}

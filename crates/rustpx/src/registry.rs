@@ -1,13 +1,13 @@
 //! The worker threads of a client: their queues, sleeping and waking, and statistics.
 
-use crate::job::Task;
+use crate::job::{Task, wait};
 use crate::{Error, panic_hook, worker};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{JoinHandle, Thread};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long an idle worker spins before parking: long enough that back-to-back calls
 /// (one `apply` after another) find it awake, short enough not to burn a core.
@@ -47,6 +47,23 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The queues and counters of `n` workers, no thread started yet.
+    pub(crate) fn new(n: usize) -> Shared {
+        Shared {
+            id: NEXT_REGISTRY.fetch_add(1, Ordering::Relaxed),
+            workers: (0..n)
+                .map(|_| WorkerSlot {
+                    queue: Mutex::new(VecDeque::new()),
+                    queued: AtomicUsize::new(0),
+                    thread: Mutex::new(None),
+                    tasks_done: AtomicU64::new(0),
+                    busy: AtomicBool::new(false),
+                })
+                .collect(),
+            terminate: AtomicBool::new(false),
+        }
+    }
+
     /// Pushes a job to one worker and wakes it.
     pub(crate) fn push(&self, worker: usize, job: JobRef) {
         let slot = &self.workers[worker];
@@ -94,27 +111,9 @@ impl Shared {
             if self.terminate.load(Ordering::Acquire) {
                 break;
             }
-            let spin_start = Instant::now();
-            let mut woke = false;
-            loop {
-                let spun = spin_start.elapsed();
-                if spun >= SPIN {
-                    break;
-                }
-                if spun < crate::job::PURE_SPIN {
-                    for _ in 0..64 {
-                        std::hint::spin_loop();
-                    }
-                } else {
-                    // On a loaded machine the caller may share this core: let it run.
-                    std::thread::yield_now();
-                }
-                if slot.queued.load(Ordering::Acquire) > 0 || self.terminate.load(Ordering::Acquire)
-                {
-                    woke = true;
-                    break;
-                }
-            }
+            let woke = wait::spin_until(SPIN, || {
+                slot.queued.load(Ordering::Acquire) > 0 || self.terminate.load(Ordering::Acquire)
+            });
             if !woke {
                 // An unpark between our check and park() leaves a token: no lost wake-up.
                 std::thread::park();
@@ -142,19 +141,7 @@ impl Registry {
             return Err(Error::NoWorkers);
         }
         panic_hook::install();
-        let shared = Arc::new(Shared {
-            id: NEXT_REGISTRY.fetch_add(1, Ordering::Relaxed),
-            workers: (0..n)
-                .map(|_| WorkerSlot {
-                    queue: Mutex::new(VecDeque::new()),
-                    queued: AtomicUsize::new(0),
-                    thread: Mutex::new(None),
-                    tasks_done: AtomicU64::new(0),
-                    busy: AtomicBool::new(false),
-                })
-                .collect(),
-            terminate: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(n));
         let registry = Registry {
             shared: shared.clone(),
             handles: Mutex::new(Vec::new()),
@@ -209,5 +196,61 @@ impl Drop for Registry {
                 let _ = handle.join();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Client;
+    use crate::job::Job;
+    use crate::schedule::Plan;
+
+    fn job_ref(len: usize, position: usize) -> JobRef {
+        let task: Arc<dyn Task> = Job::new(len, Plan::Static, &[0], None, Box::new(|_, i| Ok(i)));
+        JobRef { task, position }
+    }
+
+    #[test]
+    fn queues_are_fifo_and_show_as_busy() {
+        let shared = Shared::new(2);
+        assert!(shared.pop(0).is_none());
+        shared.push(1, job_ref(1, 7));
+        shared.push(1, job_ref(1, 8));
+        assert!(shared.pop(0).is_none(), "each worker has its own queue");
+        assert_eq!(shared.pop(1).map(|j| j.position), Some(7));
+        assert_eq!(shared.pop(1).map(|j| j.position), Some(8));
+        assert!(shared.pop(1).is_none());
+        shared.count_done(0, 3);
+        assert_eq!(shared.workers[0].tasks_done.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn registries_have_distinct_ids_and_count_tasks() {
+        assert!(matches!(Registry::new(0), Err(Error::NoWorkers)));
+        let (a, b) = (Client::local(1).unwrap(), Client::local(2).unwrap());
+        assert_ne!(a.registry().id(), b.registry().id());
+        assert_eq!(b.registry().len(), 2);
+        b.load_balanced_view().map(0..10, |x| x).unwrap();
+        let stats = b.registry().stats();
+        assert_eq!(stats.iter().map(|s| s.tasks_done).sum::<u64>(), 10);
+        assert!(stats.iter().all(|s| !s.busy));
+    }
+
+    #[test]
+    fn terminating_discards_queued_jobs() {
+        let shared = Arc::new(Shared::new(1));
+        let job = Job::new(3, Plan::Static, &[0], None, Box::new(|_, i| Ok(i)));
+        shared.push(
+            0,
+            JobRef {
+                task: job.clone(),
+                position: 0,
+            },
+        );
+        shared.terminate.store(true, Ordering::Release);
+        shared.main_loop(0);
+        assert!(job.core().ready(), "the queued job was aborted");
+        assert_eq!(job.core().state(), crate::State::Aborted);
     }
 }

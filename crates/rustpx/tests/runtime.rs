@@ -460,3 +460,30 @@ fn imap_keeps_memory_bounded_for_100k_one_kib_results() {
         eprintln!("imap ordered={ordered}: peak {peak} live results of 100000");
     }
 }
+
+#[test]
+fn huge_chunk_sizes_take_each_item_once() {
+    let rc = Client::local(3).unwrap();
+    for chunk in [1 << 63, usize::MAX] {
+        for _ in 0..5 {
+            let taken: Vec<AtomicUsize> = (0..50).map(|_| AtomicUsize::new(0)).collect();
+            // Slow enough that every worker tries to claim while the first runs.
+            let out = rc
+                .load_balanced_view()
+                .chunksize(chunk)
+                .map(0..50usize, |i| {
+                    std::thread::sleep(Duration::from_micros(200));
+                    taken[i].fetch_add(1, Ordering::SeqCst)
+                })
+                .unwrap();
+            assert!(out.iter().all(|&before| before == 0), "chunksize {chunk}");
+            assert!(taken.iter().all(|t| t.load(Ordering::SeqCst) == 1));
+            let owned: Vec<String> = (0..9).map(|i| i.to_string()).collect();
+            let lens = rc.load_balanced_view().chunksize(chunk).map(owned, |s| {
+                std::thread::sleep(Duration::from_micros(200));
+                s.len()
+            });
+            assert_eq!(lens.unwrap(), vec![1; 9], "a Vec item is moved out once");
+        }
+    }
+}

@@ -21,6 +21,41 @@ use std::sync::Arc;
 /// let amr = rc.load_balanced_view().map_async(0..10, |x| x as f64 * scale[0]);
 /// ```
 ///
+/// Reading results in place ([`iter`](Self::iter), [`iter_completed`](Self::iter_completed))
+/// hands out `&R` through a handle other threads may share, so it needs `R: Sync`;
+/// [`get`](Self::get) moves the results out and needs only `R: Send`. A `Cell` result
+/// cannot be read in place, so two threads can never mutate it at once:
+///
+/// ```compile_fail,E0277
+/// use std::cell::Cell;
+/// let rc = rustpx::Client::local(2).unwrap();
+/// let amr = rc.load_balanced_view().map_async(0..2, |_| Cell::new(0));
+/// std::thread::scope(|s| {
+///     // error[E0277]: `Cell<i32>` cannot be shared between threads safely
+///     s.spawn(|| amr.iter().for_each(|c| c.unwrap().set(1)));
+///     amr.iter().for_each(|c| c.unwrap().set(2));
+/// });
+/// ```
+///
+/// ```compile_fail,E0277
+/// use std::cell::Cell;
+/// let rc = rustpx::Client::local(2).unwrap();
+/// let amr = rc.load_balanced_view().map_async(0..2, |_| Cell::new(0));
+/// std::thread::scope(|s| {
+///     // error[E0277]: `Cell<i32>` cannot be shared between threads safely
+///     s.spawn(|| amr.iter_completed().for_each(|(_, c)| c.unwrap().set(1)));
+///     amr.iter_completed().for_each(|(_, c)| c.unwrap().set(2));
+/// });
+/// ```
+///
+/// ```
+/// use std::cell::Cell;
+/// let rc = rustpx::Client::local(2)?;
+/// let cells = rc.load_balanced_view().map_async(0..2, |x| Cell::new(x)).get()?;
+/// assert_eq!(cells[1].get(), 1);
+/// # Ok::<(), rustpx::Error>(())
+/// ```
+///
 /// ```
 /// let rc = rustpx::Client::local(2)?;
 /// let amr = rc.load_balanced_view().map_async(0..100u64, |x| x * x);
@@ -67,6 +102,28 @@ impl<R: Send + 'static> AsyncMapResult<R> {
         collect(self.job.take_all())
     }
 
+    /// Waits until `cond` holds; on an interrupt aborts and reports it.
+    fn block_until(&self, cond: &dyn Fn() -> bool) -> Result<(), TaskError> {
+        let job = &self.job;
+        match job
+            .core()
+            .wait(&|_| cond(), None, true, &|| job.check_timeouts())
+        {
+            Wait::Interrupted => {
+                job.abort();
+                Err(TaskError::new(
+                    None,
+                    0,
+                    TaskErrorKind::Cancelled,
+                    "interrupted",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<R: Send + Sync + 'static> AsyncMapResult<R> {
     /// The results in item order, each as soon as it is ready (blocking for the next).
     /// An interrupt aborts the map and ends the iteration with one `Cancelled` error.
     pub fn iter(&self) -> InOrder<'_, R> {
@@ -102,26 +159,6 @@ impl<R: Send + 'static> AsyncMapResult<R> {
             .peek(i)
             .map(|o| o.as_ref().map_err(|e| (**e).clone()))
     }
-
-    /// Waits until `cond` holds; on an interrupt aborts and reports it.
-    fn block_until(&self, cond: &dyn Fn() -> bool) -> Result<(), TaskError> {
-        let job = &self.job;
-        match job
-            .core()
-            .wait(&|_| cond(), None, true, &|| job.check_timeouts())
-        {
-            Wait::Interrupted => {
-                job.abort();
-                Err(TaskError::new(
-                    None,
-                    0,
-                    TaskErrorKind::Cancelled,
-                    "interrupted",
-                ))
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 /// Iterator of [`AsyncMapResult::iter`].
@@ -131,14 +168,14 @@ pub struct InOrder<'a, R> {
     stopped: bool,
 }
 
-impl<'a, R: Send + 'static> Iterator for InOrder<'a, R> {
+impl<'a, R: Send + Sync + 'static> Iterator for InOrder<'a, R> {
     type Item = Result<&'a R, TaskError>;
     fn next(&mut self) -> Option<Self::Item> {
         if self.stopped || self.next >= self.amr.len() {
             return None;
         }
         let i = self.next;
-        if let Err(e) = self.amr.block_until(&|| self.amr.job.peek(i).is_some()) {
+        if let Err(e) = self.amr.block_until(&|| self.amr.job.is_resolved(i)) {
             self.stopped = true;
             return Some(Err(e));
         }
@@ -155,7 +192,7 @@ pub struct Completed<'a, R> {
     stopped: bool,
 }
 
-impl<'a, R: Send + 'static> Iterator for Completed<'a, R> {
+impl<'a, R: Send + Sync + 'static> Iterator for Completed<'a, R> {
     type Item = (usize, Result<&'a R, TaskError>);
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -168,13 +205,13 @@ impl<'a, R: Send + 'static> Iterator for Completed<'a, R> {
             let job = &self.amr.job;
             let waited = self
                 .amr
-                .block_until(&|| self.unseen.iter().any(|&i| job.peek(i).is_some()));
+                .block_until(&|| self.unseen.iter().any(|&i| job.is_resolved(i)));
             if let Err(e) = waited {
                 self.stopped = true;
                 return Some((e.task, Err(e)));
             }
             let (done, rest): (Vec<usize>, Vec<usize>) =
-                self.unseen.iter().partition(|&&i| job.peek(i).is_some());
+                self.unseen.iter().partition(|&&i| job.is_resolved(i));
             self.unseen = rest;
             self.batch.extend(done);
         }

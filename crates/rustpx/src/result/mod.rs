@@ -256,3 +256,50 @@ macro_rules! tracker_accessors {
     };
 }
 pub(crate) use tracker_accessors;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Job;
+    use crate::registry::Shared;
+    use crate::schedule::Plan;
+
+    fn tracked(len: usize) -> (Arc<Job<'static, usize>>, Tracker) {
+        let job = Job::new(len, Plan::Static, &[0], None, Box::new(|_, i| Ok(i)));
+        let tracker = Tracker::new(job.clone(), Client::local(1).unwrap());
+        (job, tracker)
+    }
+
+    #[test]
+    fn a_tracker_follows_its_job_from_pending_to_done() {
+        let (job, t) = tracked(3);
+        assert_eq!((t.state(), t.progress(), t.len()), (State::Pending, 0, 3));
+        assert_eq!(
+            (t.ready(), t.successful(), t.wall_time()),
+            (false, None, None)
+        );
+        assert!(!t.wait_timeout(Duration::from_millis(5)));
+        crate::job::Task::run(&*job, &Shared::new(1), 0, 0);
+        assert!(t.wait_timeout(Duration::ZERO));
+        assert_eq!((t.state(), t.successful()), (State::Done, Some(true)));
+        assert!(t.wall_time().is_some() && t.errors().is_empty());
+        let snapshot = t.snapshot();
+        assert_eq!((snapshot.done, snapshot.total, snapshot.failed), (3, 3, 0));
+        t.abort();
+        assert_eq!(t.state(), State::Done, "abort does nothing once ready");
+    }
+
+    #[test]
+    fn an_empty_call_is_done_at_once_and_abort_fails_the_rest() {
+        let (_, empty) = tracked(0);
+        assert!(empty.ready() && empty.wait().is_ok());
+        assert_eq!(
+            (empty.wall_time(), empty.speedup()),
+            (Some(Duration::ZERO), None)
+        );
+        let (_, t) = tracked(2);
+        t.abort();
+        assert_eq!((t.state(), t.successful()), (State::Aborted, Some(false)));
+        assert_eq!(t.errors().len(), 2);
+    }
+}

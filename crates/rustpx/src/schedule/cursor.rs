@@ -23,16 +23,28 @@ impl Cursor {
     /// Claims up to `n` items. Each index is returned by at most one claim, and none
     /// after [`Cursor::close`].
     pub(crate) fn claim(&self, n: usize) -> Option<Range<usize>> {
-        // A failed claim may push `next` past `end`; it only grows by `n` per failed
-        // claim, and each worker stops claiming after its first failure.
-        let start = self.next.fetch_add(n, Ordering::AcqRel);
-        (start < self.end).then(|| start..(start + n).min(self.end))
+        // A compare-and-swap rather than a `fetch_add`: `next` never passes `end`, so no
+        // claim size can wrap it back to an index that was already handed out.
+        let mut start = self.next.load(Ordering::Acquire);
+        loop {
+            if start >= self.end {
+                return None;
+            }
+            let stop = start + n.min(self.end - start);
+            match self
+                .next
+                .compare_exchange_weak(start, stop, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(start..stop),
+                Err(now) => start = now,
+            }
+        }
     }
 
     /// Stops all further claims and returns the items never claimed.
     pub(crate) fn close(&self) -> Range<usize> {
         let old = self.next.swap(self.end, Ordering::AcqRel);
-        old.min(self.end)..self.end
+        old..self.end
     }
 }
 
@@ -48,6 +60,22 @@ mod tests {
         assert_eq!(c.close(), 8..10);
         assert_eq!(c.claim(1), None);
         assert_eq!(c.close(), 10..10);
+    }
+
+    #[test]
+    fn huge_claims_never_wrap_the_counter() {
+        for n in [1 << 63, usize::MAX, usize::MAX - 1] {
+            let c = Cursor::new(0..10);
+            assert_eq!(c.claim(n), Some(0..10));
+            for _ in 0..4 {
+                assert_eq!(c.claim(n), None, "claim({n}) after the end");
+            }
+        }
+        let c = Cursor::new(usize::MAX - 3..usize::MAX);
+        assert_eq!(c.claim(2), Some(usize::MAX - 3..usize::MAX - 1));
+        assert_eq!(c.claim(usize::MAX), Some(usize::MAX - 1..usize::MAX));
+        assert_eq!(c.claim(1), None);
+        assert_eq!(c.close(), usize::MAX..usize::MAX);
     }
 
     #[test]

@@ -30,9 +30,10 @@ pub fn partition(len: usize, parts: usize) -> Vec<Range<usize>> {
 /// assert_eq!(rustpx::schedule::auto_chunksize(100_000, 2), 12_500);
 /// assert_eq!(rustpx::schedule::auto_chunksize(10, 4), 1);
 /// assert_eq!(rustpx::schedule::auto_chunksize(0, 4), 1);
+/// assert_eq!(rustpx::schedule::auto_chunksize(usize::MAX, usize::MAX), 1);
 /// ```
 pub fn auto_chunksize(len: usize, workers: usize) -> usize {
-    len.div_ceil(4 * workers.max(1)).max(1)
+    len.div_ceil(workers.max(1).saturating_mul(4)).max(1)
 }
 
 #[cfg(test)]

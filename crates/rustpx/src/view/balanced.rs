@@ -1,10 +1,10 @@
 //! [`LoadBalancedView`]: items go to whichever target worker is idle, `chunksize` at a
 //! time (ipyparallel's `LoadBalancedView`, multiprocessing's `Pool.map`).
 
-use super::{failure, source_body};
+use super::{failure, map_scoped, source_body};
 use crate::job::{self, Job, collect, run_scoped};
 use crate::result::start_imap;
-use crate::schedule::{Plan, auto_chunksize};
+use crate::schedule::Plan;
 use crate::source::{IntoSource, Source};
 use crate::{AsyncMapResult, AsyncResult, Client, Error, Imap, Worker};
 use parking_lot::Mutex;
@@ -101,11 +101,7 @@ impl LoadBalancedView {
     }
 
     fn plan(&self, len: usize) -> Plan {
-        Plan::Dynamic {
-            chunk: self
-                .chunksize
-                .unwrap_or_else(|| auto_chunksize(len, self.targets.len())),
-        }
+        Plan::balanced(len, self.targets.len(), self.chunksize)
     }
 
     /// Maps `f` over `items` on whichever workers are idle and waits; results in item
@@ -154,16 +150,8 @@ impl LoadBalancedView {
         R: Send + 'a,
         G: Fn(&Worker, S::Item) -> Result<R, job::Failure> + Send + Sync + 'a,
     {
-        let len = source.len();
-        let plan = self.plan(len);
-        collect(run_scoped(
-            &self.client,
-            &self.targets,
-            len,
-            plan,
-            self.timeout,
-            source_body(source, g),
-        )?)
+        let plan = |len| self.plan(len);
+        map_scoped(&self.client, &self.targets, plan, self.timeout, source, g)
     }
 
     /// [`map`](Self::map) in the background; needs a `'static` closure and items (see
@@ -208,11 +196,9 @@ impl LoadBalancedView {
     {
         let source = items.into_source();
         let len = source.len();
-        let chunk = self
-            .chunksize
-            .unwrap_or_else(|| auto_chunksize(len, self.targets.len()).min(64));
+        let plan = Plan::streamed(len, self.targets.len(), self.chunksize);
         let body = source_body(source, move |_, x| Ok(f(x)));
-        start_imap(&self.client, &self.targets, len, chunk, self.ordered, body)
+        start_imap(&self.client, &self.targets, len, plan, self.ordered, body)
     }
 
     /// Runs `f` once on the first idle target worker and waits; `f` may borrow.

@@ -1,7 +1,7 @@
 //! [`DirectView`]: run on every target worker, or split items into one contiguous block
 //! per worker (ipyparallel's `DirectView`).
 
-use super::{failure, source_body};
+use super::{failure, map_scoped, source_body};
 use crate::job::{self, Job, collect, run_scoped};
 use crate::scatter::{Gather, Scatter};
 use crate::schedule::Plan;
@@ -136,14 +136,15 @@ impl DirectView {
         R: Send + 'static,
         F: Fn(&Worker) -> R + Send + Sync + 'static,
     {
+        self.per_worker_async(Box::new(move |w, _| Ok(f(w))))
+    }
+
+    fn per_worker_async<R: Send + 'static>(
+        &self,
+        body: job::Body<'static, R>,
+    ) -> AsyncResult<PerWorker<R>> {
         let n = self.targets.len();
-        let job = Job::new(
-            n,
-            Plan::Static,
-            &self.targets,
-            self.timeout,
-            Box::new(move |w, _| Ok(f(w))),
-        );
+        let job = Job::new(n, Plan::Static, &self.targets, self.timeout, body);
         job.submit(&self.client);
         let ids = self.targets.clone();
         let taker = job.clone();
@@ -226,22 +227,7 @@ impl DirectView {
         E: Display,
         F: Fn(&Worker) -> Result<R, E> + Send + Sync + 'static,
     {
-        let n = self.targets.len();
-        let job = Job::new(
-            n,
-            Plan::Static,
-            &self.targets,
-            self.timeout,
-            Box::new(move |w, _| f(w).map_err(failure)),
-        );
-        job.submit(&self.client);
-        let ids = self.targets.clone();
-        let taker = job.clone();
-        AsyncResult::new(
-            job,
-            self.client.clone(),
-            Box::new(move || Ok(PerWorker::from_parts(ids, collect(taker.take_all())?))),
-        )
+        self.per_worker_async(Box::new(move |w, _| f(w).map_err(failure)))
     }
 
     /// Maps `f` over `items`, one contiguous block per target worker (ipyparallel's
@@ -280,16 +266,14 @@ impl DirectView {
         R: Send + 'a,
         G: Fn(&Worker, S::Item) -> Result<R, job::Failure> + Send + Sync + 'a,
     {
-        let len = source.len();
-        let body = source_body(source, g);
-        collect(run_scoped(
+        map_scoped(
             &self.client,
             &self.targets,
-            len,
-            Plan::Static,
+            |_| Plan::Static,
             self.timeout,
-            body,
-        )?)
+            source,
+            g,
+        )
     }
 
     /// [`map`](Self::map) in the background; needs a `'static` closure and items (see

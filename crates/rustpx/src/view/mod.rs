@@ -7,10 +7,12 @@ mod direct;
 pub use balanced::{LoadBalancedView, ParallelFunction};
 pub use direct::DirectView;
 
-use crate::Worker;
-use crate::job::{Body, Failure};
+use crate::job::{Body, Failure, collect, run_scoped};
+use crate::schedule::Plan;
 use crate::source::Source;
+use crate::{Client, Error, Worker};
 use std::fmt::Display;
+use std::time::Duration;
 
 /// A body that takes item `i` from `source` and runs `f` on it.
 pub(crate) fn source_body<'a, S, R, F>(source: S, f: F) -> Body<'a, R>
@@ -28,4 +30,23 @@ where
 /// An `Err` from a `try_` closure as a task failure.
 pub(crate) fn failure<E: Display>(e: E) -> Failure {
     Failure::Error(e.to_string())
+}
+
+/// A blocking map of `g` over `source` on `targets`, scheduled by `plan(len)`.
+pub(crate) fn map_scoped<'a, S, R, G>(
+    client: &Client,
+    targets: &[usize],
+    plan: impl FnOnce(usize) -> Plan,
+    timeout: Option<Duration>,
+    source: S,
+    g: G,
+) -> Result<Vec<R>, Error>
+where
+    S: Source + 'a,
+    R: Send + 'a,
+    G: Fn(&Worker, S::Item) -> Result<R, Failure> + Send + Sync + 'a,
+{
+    let len = source.len();
+    let body = source_body(source, g);
+    collect(run_scoped(client, targets, len, plan(len), timeout, body)?)
 }
