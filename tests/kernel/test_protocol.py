@@ -180,12 +180,12 @@ def test_unknown_message_type_is_ignored(kc):
 
 def test_display_event_becomes_display_data(kc):
     code = (
-        "{ let mut data = rustpx::display::channel::MimeBundle::new();\n"
+        "{ let mut data = rustpx::protocol::MimeBundle::new();\n"
         '  data.insert("text/plain".into(), "shown now".into());\n'
-        "  rustpx::display::channel::emit(&rustpx::display::channel::Event::Display {\n"
+        "  rustpx::protocol::emit(&rustpx::protocol::Event::Display {\n"
         '      id: Some("d1".into()), data: data.clone() });\n'
         '  data.insert("text/plain".into(), "updated".into());\n'
-        "  rustpx::display::channel::emit(&rustpx::display::channel::Event::Update {\n"
+        "  rustpx::protocol::emit(&rustpx::protocol::Event::Update {\n"
         '      id: "d1".into(), data }); }'
     )
     reply, outputs = run(kc, code)
