@@ -3,9 +3,10 @@
 //!
 //! evcxr reports a failing cell only to itself: a `?` error is printed to stderr followed
 //! by a line on stdout that evcxr consumes, and `execute()` then returns `Ok`. So this
-//! module taps stdout and writes a marker-line [`Event::Error`] before that line. (Panics
-//! are reported by a hook in the notebook prelude, see `session::RESTART_PRELUDE`: cells
-//! use the toolchain's shared libstd, whose panic hook is not this binary's.)
+//! module taps stdout and writes a marker-line [`Event::QuestionMarkError`] before that
+//! line. (Panics are reported by the runtime's panic hook, which the notebook prelude
+//! installs: cells use the toolchain's shared libstd, whose panic hook is not this
+//! binary's.)
 //!
 //! The tap also writes an *output fence* on stderr when evcxr's end-of-run line goes
 //! by. evcxr reads stderr on a thread of its own, so without it the kernel cannot tell
@@ -36,10 +37,6 @@ pub fn is_fence(line: &str) -> bool {
     line.starts_with(FENCE)
 }
 
-/// `ename` of the event sent for a `?` error: the message itself is what evcxr printed
-/// to stderr just before, which the kernel collects.
-pub const QUESTION_MARK_ENAME: &str = "rustpx::question_mark_error";
-
 /// Whether this process is evcxr's child (then `runtime_hook` will not return).
 pub fn is_child() -> bool {
     std::env::var_os("EVCXR_IS_RUNTIME").is_some()
@@ -65,12 +62,7 @@ pub fn prepare() {
             // Everything the run wrote to stderr is already in that pipe, ahead of this.
             let _ = writeln!(std::io::stderr(), "{FENCE}{runs}");
         } else if line_end == EVCXR_USER_ERROR {
-            let event = Event::Error {
-                ename: QUESTION_MARK_ENAME.into(),
-                evalue: String::new(),
-                traceback: Vec::new(),
-            };
-            let _ = writeln!(out, "{}", event.to_line());
+            let _ = writeln!(out, "{}", Event::QuestionMarkError.to_line());
         }
         let _ = out.write_all(line);
     });

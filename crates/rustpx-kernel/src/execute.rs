@@ -4,7 +4,7 @@
 //! reach the context only through [`Executor::try_context`], which gives up instead of
 //! waiting for the running cell.
 
-use super::errors::describe;
+use super::errors::CellError;
 use super::history::History;
 use super::interrupt::Interrupter;
 use super::magics::{self, Action, ParallelMagics, Prepared};
@@ -149,30 +149,27 @@ impl ExecutorThread {
                 json!({ "code": code, "execution_count": count }),
             ));
         }
-        {
-            let mut cell = self.cell.lock();
-            *cell = CellOutput {
-                parent: Some(request.clone()),
-                silent,
-                ..CellOutput::default()
-            };
-        }
+        *self.cell.lock() = CellOutput::for_request(request, silent);
 
-        let result = self.evaluate_settled(|this| this.evaluate(request, &code));
+        let outcome = self.run_cell(request, &code);
+        let (reply, text_result) = self.publish_outcome(request, outcome, count, silent);
+        if store {
+            self.history.lock().push(count, &code, &text_result);
+        }
+        self.outbox.shell(request.reply("execute_reply", reply));
+        self.outbox
+            .publish(request.iopub("status", json!({ "execution_state": "idle" })));
+    }
+
+    /// Evaluates a cell, waits for its output, and commits or undoes what its magics
+    /// change. A cell evcxr ran fine still failed if the child reported a failure.
+    fn run_cell(&mut self, request: &Request, code: &str) -> Result<EvalOutputs, CellError> {
+        let result = self.evaluate_settled(|this| this.evaluate(request, code));
         let ran = runs(&result) > 0;
-        let (errors, stderr) = {
-            let mut cell = self.cell.lock();
-            (
-                std::mem::take(&mut cell.errors),
-                std::mem::take(&mut cell.stderr),
-            )
-        };
-        let outcome = match result {
-            Ok(outputs) => match output::cell_error(&errors, &stderr) {
-                Some(error) => Err(error),
-                None => Ok(outputs),
-            },
-            Err(error) => Err(error),
+        let reported = self.cell.lock().take_error();
+        let outcome = match (result, reported) {
+            (Ok(_), Some(error)) => Err(error),
+            (result, _) => result,
         };
 
         if let Some(prepared) = self.pending_magics.take() {
@@ -182,10 +179,21 @@ impl ExecutorThread {
                 self.restore(code);
             }
         }
+        outcome
+    }
 
-        let mut text_result = String::new();
-        let reply = match outcome {
+    /// Publishes the cell's value or error; returns the reply's content and the value's
+    /// text (for the history).
+    fn publish_outcome(
+        &self,
+        request: &Request,
+        outcome: Result<EvalOutputs, CellError>,
+        count: usize,
+        silent: bool,
+    ) -> (Value, String) {
+        match outcome {
             Ok(outputs) => {
+                let mut text_result = String::new();
                 if !outputs.content_by_mime_type.is_empty() && !silent {
                     let data: Map<String, Value> = outputs
                         .content_by_mime_type
@@ -198,34 +206,30 @@ impl ExecutorThread {
                         json!({ "execution_count": count, "data": data, "metadata": {} }),
                     ));
                 }
-                json!({ "status": "ok", "execution_count": count, "payload": [], "user_expressions": {} })
+                let reply = json!({ "status": "ok", "execution_count": count,
+                                    "payload": [], "user_expressions": {} });
+                (reply, text_result)
             }
-            Err((ename, evalue, traceback)) => {
+            Err(error) => {
                 if !silent {
-                    self.outbox.publish(request.iopub(
-                        "error",
-                        json!({ "ename": ename, "evalue": evalue, "traceback": traceback }),
-                    ));
+                    self.outbox.publish(request.iopub("error", error.fields()));
                 }
-                json!({ "status": "error", "execution_count": count, "ename": ename,
-                        "evalue": evalue, "traceback": traceback,
-                        "payload": [], "user_expressions": {} })
+                let mut reply = error.fields();
+                reply["status"] = json!("error");
+                reply["execution_count"] = json!(count);
+                reply["payload"] = json!([]);
+                reply["user_expressions"] = json!({});
+                (reply, String::new())
             }
-        };
-        if store {
-            self.history.lock().push(count, &code, &text_result);
         }
-        self.outbox.shell(request.reply("execute_reply", reply));
-        self.outbox
-            .publish(request.iopub("status", json!({ "execution_state": "idle" })));
     }
 
     /// Runs `evaluate`, then waits until the output readers have handled everything the
     /// runs it made wrote.
     fn evaluate_settled(
         &mut self,
-        evaluate: impl FnOnce(&mut Self) -> Result<EvalOutputs, (String, String, Vec<String>)>,
-    ) -> Result<EvalOutputs, (String, String, Vec<String>)> {
+        evaluate: impl FnOnce(&mut Self) -> Result<EvalOutputs, CellError>,
+    ) -> Result<EvalOutputs, CellError> {
         let mark = self.readers.as_ref().map(output::OutputReaders::mark);
         let result = evaluate(self);
         if let (Some(readers), Some(mark)) = (&self.readers, mark) {
@@ -239,37 +243,25 @@ impl ExecutorThread {
         let context = self.context.clone();
         let result = self.evaluate_settled(|_| {
             let mut guard = context.lock();
-            let ctx = guard.as_mut().ok_or_else(|| {
-                (
-                    "KernelStartError".into(),
-                    "evcxr is not running".into(),
-                    vec![],
-                )
-            })?;
-            ctx.execute(code).map_err(|e| describe(&e))
+            let ctx = guard
+                .as_mut()
+                .ok_or_else(|| CellError::not_started("evcxr is not running"))?;
+            ctx.execute(code).map_err(CellError::from)
         });
-        let failed = self.cell.lock().errors.drain(..).next();
-        if let Some((ename, evalue, _)) = result.err().or(failed) {
-            tracing::error!("restoring variables after a failed :px cell: {ename}: {evalue}");
+        let failed = self.cell.lock().take_error();
+        if let Some(error) = result.err().or(failed) {
+            tracing::error!("restoring variables after a failed :px cell: {error}");
         }
     }
 
-    /// Runs the code (after magic dispatch) and returns its outputs or error fields.
-    fn evaluate(
-        &mut self,
-        request: &Request,
-        code: &str,
-    ) -> Result<EvalOutputs, (String, String, Vec<String>)> {
+    /// Runs the code (after magic dispatch) and returns its outputs or error.
+    fn evaluate(&mut self, request: &Request, code: &str) -> Result<EvalOutputs, CellError> {
         if let Some(error) = &self.startup_error {
-            return Err((
-                "KernelStartError".into(),
-                error.clone(),
-                vec![error.clone()],
-            ));
+            return Err(CellError::not_started(error.clone()));
         }
         let action = match magics::dispatch(code) {
             Ok(action) => action,
-            Err(message) => return Err(("MagicError".into(), message.clone(), vec![message])),
+            Err(message) => return Err(CellError::message("MagicError", message)),
         };
         let (code, append_help) = match action {
             Action::Evaluate(code) => (code, false),
@@ -280,10 +272,10 @@ impl ExecutorThread {
             self.magics
                 .observe_variable_types(ctx.variables_and_types());
         }
-        let prepared = self.magics.prepare(&code).map_err(|e| {
-            let message = e.to_string();
-            ("MagicError".to_string(), message.clone(), vec![message])
-        })?;
+        let prepared = self
+            .magics
+            .prepare(&code)
+            .map_err(|e| CellError::message("MagicError", e.to_string()))?;
         for note in &prepared.notes {
             self.outbox.publish(request.iopub(
                 "stream",
@@ -295,13 +287,23 @@ impl ExecutorThread {
         if code.trim().is_empty() {
             return Ok(EvalOutputs::new());
         }
+        let mut outputs = self.run_code(request, &code)?;
+        if append_help {
+            let text = outputs
+                .content_by_mime_type
+                .entry("text/plain".into())
+                .or_default();
+            text.push_str(&magics::help_text());
+        }
+        Ok(outputs)
+    }
+
+    /// Runs Rust code (and evcxr commands) in the context; the error says when an
+    /// interrupt had to kill the child.
+    fn run_code(&mut self, request: &Request, code: &str) -> Result<EvalOutputs, CellError> {
         let mut guard = self.context.lock();
         let Some(ctx) = guard.as_mut() else {
-            return Err((
-                "KernelStartError".into(),
-                "evcxr is not running".into(),
-                vec![],
-            ));
+            return Err(CellError::not_started("evcxr is not running"));
         };
         let allow_stdin = request.bool("allow_stdin", false);
         let outbox = self.outbox.clone();
@@ -321,10 +323,9 @@ impl ExecutorThread {
             },
         };
         let cell = self.interrupter.begin();
-        let result = ctx.execute_with_callbacks(&code, &mut callbacks);
+        let result = ctx.execute_with_callbacks(code, &mut callbacks);
         let killed = self.interrupter.end(cell);
-        let restarted = self.interrupter.refresh_pid(ctx);
-        if restarted {
+        if self.interrupter.refresh_pid(ctx) {
             // Per-worker variables died with the old process.
             self.magics.reset_variables();
             // A new child process: its interrupt handlers and the runtime's state are gone.
@@ -332,30 +333,16 @@ impl ExecutorThread {
                 tracing::error!("re-running the prelude after a restart failed: {e}");
             }
         }
-        match result {
-            Ok(mut outputs) => {
-                if append_help {
-                    let ours = magics::help_text();
-                    let text = outputs
-                        .content_by_mime_type
-                        .entry("text/plain".into())
-                        .or_default();
-                    text.push_str(&ours);
-                }
-                if killed {
-                    return Err(killed_error());
-                }
-                Ok(outputs)
-            }
-            Err(_) if killed => Err(killed_error()),
-            Err(error) => Err(describe(&error)),
+        if killed {
+            return Err(CellError::killed_after_interrupt());
         }
+        result.map_err(CellError::from)
     }
 }
 
 /// How many times the child ran code for a cell: evcxr records an "Execution" phase for
 /// each run that completed.
-fn runs(result: &Result<EvalOutputs, (String, String, Vec<String>)>) -> usize {
+fn runs(result: &Result<EvalOutputs, CellError>) -> usize {
     result.as_ref().map_or(0, |outputs| {
         outputs
             .phases
@@ -363,12 +350,4 @@ fn runs(result: &Result<EvalOutputs, (String, String, Vec<String>)>) -> usize {
             .filter(|p| p.name == "Execution")
             .count()
     })
-}
-
-fn killed_error() -> (String, String, Vec<String>) {
-    let evalue = "The cell did not stop within the grace period after the interrupt (it never \
-                  reached a runtime wait), so its process was restarted: all variables were \
-                  lost."
-        .to_string();
-    ("KeyboardInterrupt".into(), evalue.clone(), vec![evalue])
 }

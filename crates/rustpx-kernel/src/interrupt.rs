@@ -77,21 +77,21 @@ impl Interrupter {
             .spawn(move || {
                 std::thread::sleep(grace());
                 if this.running.load(Ordering::Acquire) == cell {
-                    let pid = this.pid.load(Ordering::Acquire);
-                    tracing::warn!("cell still running after the grace period: killing {pid}");
+                    tracing::warn!("cell still running after the grace period: killing it");
                     this.killed.store(true, Ordering::Release);
-                    // SAFETY: kill(2) on the child's process group (its pid, see process_group(0)).
-                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                    this.kill_child();
                 }
             });
     }
 
-    /// Kills the child's process group (kernel shutdown).
+    /// Kills the child's process group (a cell past its grace period, kernel shutdown).
+    /// Before a child is known the pid is 0, and `kill(-0)` would kill the kernel's own
+    /// group: then nothing is sent.
     pub fn kill_child(&self) {
-        let pid = self.pid.load(Ordering::Acquire);
-        if pid > 0 {
-            // SAFETY: kill(2) on the child's own process group.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        if let Some(group) = child_group(self.pid.load(Ordering::Acquire)) {
+            // SAFETY: kill(2) on the child's own process group (its pid, see
+            // `session::new_context`'s process_group(0)).
+            unsafe { libc::kill(group, libc::SIGKILL) };
         }
     }
 
@@ -101,5 +101,31 @@ impl Interrupter {
             // SAFETY: kill(2) with a pid this kernel spawned.
             unsafe { libc::kill(pid, signal) };
         }
+    }
+}
+
+/// The argument of kill(2) that names the process group led by `pid`, if `pid` is a
+/// child's (`kill(0)` and `kill(-0)` would name the kernel's own group).
+fn child_group(pid: i32) -> Option<i32> {
+    (pid > 0).then_some(-pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_known_child_has_a_group_to_kill() {
+        assert_eq!(child_group(0), None);
+        assert_eq!(child_group(-5), None);
+        assert_eq!(child_group(4242), Some(-4242));
+    }
+
+    #[test]
+    fn an_interrupt_with_no_cell_running_does_nothing() {
+        let interrupter = Arc::new(Interrupter::default());
+        interrupter.interrupt();
+        let cell = interrupter.begin();
+        assert!(!interrupter.end(cell), "nothing was killed");
     }
 }

@@ -17,7 +17,8 @@
 //! both readers have handled everything the cell's runs wrote (see `child` for the fence
 //! that marks the end of a run's stderr).
 
-use super::child::{QUESTION_MARK_ENAME, is_fence};
+use super::child::is_fence;
+use super::errors::CellError;
 use super::outbox::Outbox;
 use super::wire::Request;
 use crossbeam_channel::{Receiver, Sender};
@@ -32,12 +33,67 @@ use std::time::{Duration, Instant};
 pub struct CellOutput {
     /// The execute request output is attributed to.
     pub parent: Option<Request>,
-    /// Errors reported by the child for the running cell (panic, `?`, runtime events).
-    pub errors: Vec<(String, String, Vec<String>)>,
-    /// stderr text received while the cell ran (the message of a `?` error is in it).
-    pub stderr: String,
     /// Whether the running cell is silent (no output published).
     pub silent: bool,
+    /// The first failure the child reported for the running cell.
+    failure: Option<Failure>,
+    /// The end of the stderr text received while the cell ran (the message of a `?`
+    /// error is its last line).
+    stderr: String,
+}
+
+/// How the child reported that the running cell failed.
+enum Failure {
+    /// With the whole error (a panic, a runtime event).
+    Raised(CellError),
+    /// The cell returned an `Err` through `?`; its message is on stderr.
+    QuestionMark,
+}
+
+/// How much of a cell's stderr is kept for a `?` error's message and traceback.
+const STDERR_KEPT: usize = 64 * 1024;
+
+impl CellOutput {
+    /// The output state for a cell that starts running `request`.
+    pub fn for_request(request: &Request, silent: bool) -> CellOutput {
+        CellOutput {
+            parent: Some(request.clone()),
+            silent,
+            ..CellOutput::default()
+        }
+    }
+
+    /// The failure the child reported since the last call, if any; clears what was
+    /// collected for it.
+    pub fn take_error(&mut self) -> Option<CellError> {
+        let stderr = std::mem::take(&mut self.stderr);
+        match self.failure.take()? {
+            Failure::Raised(error) => Some(error),
+            Failure::QuestionMark => Some(CellError::question_mark(&stderr)),
+        }
+    }
+
+    fn report(&mut self, failure: Failure) {
+        self.failure.get_or_insert(failure);
+    }
+
+    /// Appends `text` and keeps the last [`STDERR_KEPT`] bytes, from a line start when
+    /// one is in there.
+    fn record_stderr(&mut self, text: &str) {
+        self.stderr.push_str(text);
+        if self.stderr.len() > STDERR_KEPT {
+            let mut cut = self.stderr.len() - STDERR_KEPT;
+            while !self.stderr.is_char_boundary(cut) {
+                cut += 1;
+            }
+            if let Some(at) = self.stderr[cut..].find('\n')
+                && cut + at + 1 < self.stderr.len()
+            {
+                cut += at + 1;
+            }
+            self.stderr.drain(..cut);
+        }
+    }
 }
 
 /// Shared between the executor and the two reader threads.
@@ -186,7 +242,7 @@ fn read_stderr(
 /// publishes it.
 fn publish_stderr(cell: &SharedCell, outbox: &Outbox, text: &mut String) {
     if !text.is_empty() {
-        cell.lock().stderr.push_str(text);
+        cell.lock().record_stderr(text);
         flush_stream(cell, outbox, "stderr", text);
     }
 }
@@ -237,9 +293,12 @@ fn handle_event(cell: &SharedCell, outbox: &Outbox, event: Event) {
             ename,
             evalue,
             traceback,
-        } => {
-            guard.errors.push((ename, evalue, traceback));
-        }
+        } => guard.report(Failure::Raised(CellError {
+            ename,
+            evalue,
+            traceback,
+        })),
+        Event::QuestionMarkError => guard.report(Failure::QuestionMark),
     }
 }
 
@@ -248,56 +307,32 @@ fn prefix_worker(worker: usize, name: &str, text: &str) -> String {
     format!("[{name}:{worker}] {text}")
 }
 
-/// The `(ename, evalue, traceback)` for the errors the child reported during a cell, if
-/// any. A `?` error's message is the stderr text evcxr printed for it.
-pub fn cell_error(
-    errors: &[(String, String, Vec<String>)],
-    stderr: &str,
-) -> Option<(String, String, Vec<String>)> {
-    let (ename, evalue, traceback) = errors.first()?.clone();
-    if ename == QUESTION_MARK_ENAME {
-        let message = stderr.trim_end().lines().last().unwrap_or("").to_string();
-        let lines: Vec<String> = stderr.trim_end().lines().map(str::to_string).collect();
-        let message = if message.is_empty() {
-            "the cell returned an error".into()
-        } else {
-            message
-        };
-        return Some((
-            "Error".into(),
-            message,
-            if lines.is_empty() { vec![] } else { lines },
-        ));
-    }
-    Some((ename, evalue, traceback))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn question_mark_error_takes_its_message_from_stderr() {
-        let errors = vec![(QUESTION_MARK_ENAME.to_string(), String::new(), vec![])];
-        let (ename, evalue, tb) =
-            cell_error(&errors, "some log\ninvalid digit found in string\n").unwrap();
-        assert_eq!(ename, "Error");
-        assert_eq!(evalue, "invalid digit found in string");
-        assert_eq!(tb.len(), 2);
-        assert!(cell_error(&[], "anything").is_none());
+    fn a_question_mark_takes_its_message_from_stderr_and_the_first_failure_wins() {
+        let mut cell = CellOutput::default();
+        cell.record_stderr("some log\n");
+        cell.report(Failure::QuestionMark);
+        cell.report(Failure::Raised(CellError::message("panic", "later")));
+        cell.record_stderr("invalid digit found in string\n");
+        let error = cell.take_error().unwrap();
+        assert_eq!(error.evalue, "invalid digit found in string");
+        assert_eq!(error.traceback.len(), 2);
+        assert_eq!(cell.take_error(), None);
     }
 
     #[test]
-    fn panics_keep_their_fields() {
-        let errors = vec![(
-            "panic".to_string(),
-            "boom".to_string(),
-            vec!["at x".to_string()],
-        )];
-        assert_eq!(
-            cell_error(&errors, ""),
-            Some(("panic".into(), "boom".into(), vec!["at x".into()]))
-        );
+    fn a_long_stderr_keeps_its_last_whole_lines() {
+        let mut cell = CellOutput::default();
+        for i in 0..100_000 {
+            cell.record_stderr(&format!("line {i}\n"));
+        }
+        assert!(cell.stderr.len() <= STDERR_KEPT);
+        assert!(cell.stderr.starts_with("line "));
+        assert!(cell.stderr.ends_with("line 99999\n"));
     }
 
     #[test]

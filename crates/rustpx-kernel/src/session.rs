@@ -15,33 +15,11 @@ pub fn prelude(runtime_dir: &std::path::Path) -> String {
 }
 
 /// What must run again whenever evcxr restarts its child process: the prelude import,
-/// the runtime's interrupt handlers, and a panic hook that reports a panicking cell to
-/// the kernel (evcxr catches the panic and returns `Ok`). The hook lives here, in cell
-/// code, because cells use the toolchain's shared libstd, whose panic hook is not the
-/// kernel binary's; it only handles the thread that runs cells and chains otherwise.
-pub const RESTART_PRELUDE: &str = r#"use rustpx::prelude::*;
+/// the runtime's interrupt handlers, and its report of a panicking cell to the kernel
+/// (evcxr catches the panic and returns `Ok`; see `rustpx::panic_hook`).
+pub const RESTART_PRELUDE: &str = "use rustpx::prelude::*;
 let _ = rustpx::interrupt::install();
-{
-    let cell_thread = std::thread::current().id();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().id() != cell_thread {
-            return previous(info);
-        }
-        let payload = info.payload();
-        let message = payload.downcast_ref::<&str>().map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "Box<dyn Any>".to_string());
-        let event = rustpx::protocol::Event::Error {
-            ename: "panic".to_string(),
-            evalue: message.clone(),
-            traceback: vec![format!("the cell panicked: {message}")],
-        };
-        if !rustpx::protocol::emit(&event) {
-            previous(info);
-        }
-    }));
-}"#;
+rustpx::panic_hook::report_cell_panics();";
 
 /// A new evcxr context whose child runs in its own process group (so a SIGINT sent to
 /// the kernel's group cannot kill it) with the runtime's display channel enabled.

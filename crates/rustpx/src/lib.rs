@@ -14,7 +14,7 @@ mod error;
 pub mod frames;
 pub mod interrupt;
 mod job;
-mod panic_hook;
+pub mod panic_hook;
 mod per_worker;
 mod progress;
 pub mod protocol;

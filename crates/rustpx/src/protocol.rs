@@ -85,6 +85,10 @@ pub enum Event {
         /// Lines of detail, most relevant first.
         traceback: Vec<String>,
     },
+    /// The cell returned an `Err` through `?`. evcxr prints the error's message on the
+    /// child's stderr just before, so the event carries nothing: the kernel takes the
+    /// message from the stderr it collected for the cell.
+    QuestionMarkError,
 }
 
 impl Event {
@@ -168,6 +172,7 @@ mod tests {
                 evalue: "v".into(),
                 traceback: vec!["t".into()],
             },
+            Event::QuestionMarkError,
         ];
         for e in events {
             let line = e.to_line();
