@@ -1,22 +1,23 @@
-//! The parallel magics: turning a cell that uses `:px`, `:autopx`, `:pxresult`,
-//! `:pxconfig`, `:workers` or `:timeit` into code evcxr can run.
+//! Routing a cell through the magics, and the state they keep for one notebook session.
 //!
-//! [`ParallelMagics::prepare`] rewrites a cell and says what to remember if it succeeds;
-//! the kernel runs the code and calls [`ParallelMagics::commit`] only when the cell
-//! succeeded, so a failing cell (a bad target, a failing worker) changes nothing: neither
-//! the notebook's variables nor the magics' own settings.
-//!
-//! Lines that start with any other `:` command are left for evcxr.
+//! [`Magics::prepare`] finds the magics of a cell by looking each line's first word up in
+//! [`MAGICS`](super::MAGICS), has them rewrite their part, and says what to remember if
+//! the cell succeeds ([`Changes`]); the kernel runs the code and calls
+//! [`Magics::commit`] only when the cell succeeded, so a failing cell (a bad target, a
+//! failing worker) changes nothing: neither the notebook's variables nor the magics' own
+//! settings. Lines that start with any other `:` command are left for evcxr.
 
-use super::flags::{PxFlags, TimeitFlags, parse_flags, split_options};
-use super::px::{PerWorkerVars, PxError, PxPlan, ordinary_bindings, rewrite};
+use super::flags::split;
+use super::px::{Px, PxFlags};
+use super::px_rewrite::{PerWorkerVars, ordinary_bindings};
+use super::{Call, Magic, MagicError, Placement, Rewrite, lookup};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The kernel-side state of the parallel magics for one notebook session.
+/// The magics' state for one notebook session.
 #[derive(Debug, Clone, Default)]
-pub struct ParallelMagics {
+pub struct Magics {
     autopx: bool,
-    defaults: PxFlags,
+    px_defaults: PxFlags,
     /// Defined by `:px let` (name → declared `mut`).
     per_worker: PerWorkerVars,
     /// Ordinary variables declared `let mut`, so a typed per-worker one is writable in `:px`.
@@ -32,41 +33,36 @@ pub struct Prepared {
     pub code: String,
     /// Lines for the user (mode changes), shown on stdout before the code runs.
     pub notes: Vec<String>,
+    /// Text to show as the cell's result instead of running anything.
+    pub reply: Option<String>,
+    /// Whether the cell is evcxr's `:help`, to which the kernel appends
+    /// [`help_text`](super::help_text).
+    pub append_help: bool,
     /// Whether any of our magics was used (the kernel may time or log these).
     pub used_magics: bool,
     /// Code that puts back the variables a failing `:px` redefined (see
     /// `rustpx::px::keep`); the kernel runs it if the cell ran and failed.
     pub restore: Option<String>,
-    commit: Commit,
+    changes: Changes,
 }
 
+/// What a cell changes in [`Magics`] if it succeeds; magics record here.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Commit {
-    define: Vec<(String, bool)>,
+pub struct Changes {
+    /// Per-worker variables the cell defines, with their mutability.
+    pub define: Vec<(String, bool)>,
     /// Existing variables the `:px` code redefines (kept by it if it fails).
-    kept: Vec<String>,
+    pub kept: Vec<String>,
+    /// The new `:autopx` mode.
+    pub autopx: Option<bool>,
+    /// The new `:px` defaults.
+    pub px_defaults: Option<PxFlags>,
     forget: Vec<String>,
     ordinary: Vec<(String, bool)>,
-    autopx: Option<bool>,
-    defaults: Option<PxFlags>,
     reset_per_worker: bool,
 }
 
-/// A magic used wrongly. Nothing has run and nothing changed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum MagicError {
-    /// Bad options.
-    #[error("{0}")]
-    Options(String),
-    /// The `:px` code cannot be rewritten.
-    #[error(transparent)]
-    Px(#[from] PxError),
-    /// Something else wrong with how a magic was written.
-    #[error("{0}")]
-    Usage(String),
-}
-
-impl ParallelMagics {
+impl Magics {
     /// Takes the notebook's variables and their types as evcxr reports them (before each
     /// cell), so a `PerWorker` made outside `:px` (`let chunks = dview.scatter(..)?`) means
     /// this worker's own value inside `:px` code, as in ipyparallel.
@@ -80,8 +76,18 @@ impl ParallelMagics {
             .collect();
     }
 
+    /// Whether `:autopx` is on.
+    pub fn autopx(&self) -> bool {
+        self.autopx
+    }
+
+    /// The `:px` options set by `:pxconfig`.
+    pub fn px_defaults(&self) -> &PxFlags {
+        &self.px_defaults
+    }
+
     /// The names of every notebook variable.
-    fn existing(&self) -> BTreeSet<String> {
+    pub fn existing(&self) -> BTreeSet<String> {
         self.types.keys().cloned().collect()
     }
 
@@ -105,7 +111,7 @@ impl ParallelMagics {
     /// Every variable `:px` code sees per worker: ordinary variables of type `PerWorker<…>`
     /// (made by `scatter`, `apply`, …; writable if declared `let mut`), overridden by `:px`
     /// definitions.
-    fn known(&self) -> PerWorkerVars {
+    pub fn known(&self) -> PerWorkerVars {
         let mut known: PerWorkerVars = self
             .types
             .iter()
@@ -126,90 +132,100 @@ impl ParallelMagics {
     /// Rewrites `cell`. Returns the code for evcxr; call [`commit`](Self::commit) with the
     /// result once the cell has succeeded.
     pub fn prepare(&self, cell: &str) -> Result<Prepared, MagicError> {
-        let mut out = self.rewrite_cell(cell)?;
-        out.restore = self.restore_code(&out.commit.kept);
+        let mut out = self.route(cell)?;
+        out.restore = self.restore_code(&out.changes.kept);
+        let first_word = cell.split_whitespace().next();
+        out.append_help = first_word == Some(":help");
         Ok(out)
     }
 
-    fn rewrite_cell(&self, cell: &str) -> Result<Prepared, MagicError> {
+    /// A magic alone on the first line (with its options) that takes the whole cell, the
+    /// cell as `:px` under `:autopx`, or else each line on its own.
+    fn route(&self, cell: &str) -> Result<Prepared, MagicError> {
         let mut out = Prepared::default();
         let first = cell.trim_start();
-        if let Some(rest) = magic_args(first, "autopx") {
-            if !rest.trim().is_empty() {
-                return Err(MagicError::Usage(":autopx takes no options or code".into()));
+        let (head, body) = first.split_once('\n').unwrap_or((first, ""));
+        if let Some((magic, args)) = lookup(head) {
+            let (flags, code) = split(magic, args)?;
+            let whole_cell = match magic.placement() {
+                Placement::Cell if !body.trim().is_empty() => {
+                    return Err(alone_in_cell(magic));
+                }
+                Placement::Cell => Some(code),
+                Placement::LineOrCell if code.trim().is_empty() => Some(body),
+                _ => None,
+            };
+            if let Some(code) = whole_cell {
+                let call = Call { flags, code };
+                self.apply(magic, &call, &mut out)?;
+                return Ok(out);
             }
-            let on = !self.autopx;
-            out.used_magics = true;
-            out.commit.autopx = Some(on);
-            out.notes.push(if on {
-                "%autopx enabled: every cell now runs on the workers as :px (:autopx to stop)"
-                    .into()
-            } else {
-                "%autopx disabled: cells run in the notebook again".into()
-            });
-            return Ok(out);
         }
         if self.autopx && !first.starts_with(':') {
-            out.used_magics = true;
-            let rewritten = rewrite(
-                cell,
-                &self.plan(&PxFlags::default())?,
-                &self.known(),
-                &self.existing(),
-            )?;
-            out.commit.kept = rewritten.kept;
-            out.commit.define = rewritten.defines;
-            out.code = rewritten.code;
+            let call = Call {
+                flags: Vec::new(),
+                code: cell,
+            };
+            self.apply(&Px, &call, &mut out)?;
             return Ok(out);
         }
-        // A magic alone on the first line takes the rest of the cell.
-        let (head, body) = first.split_once('\n').unwrap_or((first, ""));
-        for name in ["px", "timeit"] {
-            if let Some(args) = magic_args(head, name) {
-                let (words, code) = split_options(args);
-                if code.trim().is_empty() {
-                    out.used_magics = true;
-                    out.code = self.line_magic(name, &words, body, &mut out.commit)?;
-                    return Ok(out);
-                }
-            }
-        }
-        let mut code = String::new();
+        self.lines(cell, &mut out)?;
+        Ok(out)
+    }
+
+    /// Rewrites the magic lines of `cell` one by one; other lines stay as they are.
+    fn lines(&self, cell: &str, out: &mut Prepared) -> Result<(), MagicError> {
         let mut ordinary = String::new();
         for line in cell.lines() {
-            match self.line(line, &mut out.commit)? {
-                Some(rewritten) => {
-                    out.used_magics = true;
-                    code.push_str(&rewritten);
+            match lookup(line) {
+                Some((magic, _)) if magic.placement() == Placement::Cell => {
+                    return Err(alone_in_cell(magic));
+                }
+                Some((magic, args)) => {
+                    let (flags, code) = split(magic, args)?;
+                    self.apply(magic, &Call { flags, code }, out)?;
                 }
                 None => {
-                    code.push_str(line);
+                    out.code.push_str(line);
                     if !line.trim_start().starts_with(':') {
                         ordinary.push_str(line);
                         ordinary.push('\n');
                     }
                 }
             }
-            code.push('\n');
+            out.code.push('\n');
         }
-        out.commit.ordinary = ordinary_bindings(&ordinary);
-        out.commit.forget = out
-            .commit
+        let changes = &mut out.changes;
+        changes.ordinary = ordinary_bindings(&ordinary);
+        changes.forget = changes
             .ordinary
             .iter()
             .map(|(n, _)| n.clone())
             .filter(|n| self.per_worker.contains_key(n))
             .collect();
-        if cell.lines().any(|l| l.trim() == ":clear") {
-            out.commit.reset_per_worker = true;
+        changes.reset_per_worker = cell.lines().any(|l| l.trim() == ":clear");
+        Ok(())
+    }
+
+    /// Has `magic` rewrite `call` into `out`.
+    fn apply(
+        &self,
+        magic: &dyn Magic,
+        call: &Call<'_>,
+        out: &mut Prepared,
+    ) -> Result<(), MagicError> {
+        out.used_magics = true;
+        match magic.rewrite(call, self, &mut out.changes)? {
+            Rewrite::Code(code) => out.code.push_str(&code),
+            Rewrite::Note(note) => out.notes.push(note),
+            Rewrite::Reply(text) => out.reply = Some(text),
         }
-        out.code = code;
-        Ok(out)
+        Ok(())
     }
 
     /// Records what a successful cell defined or changed.
     pub fn commit(&mut self, prepared: Prepared) {
-        let c = prepared.commit;
+        let c = prepared.changes;
         if c.reset_per_worker {
             self.reset_variables();
         }
@@ -227,140 +243,17 @@ impl ParallelMagics {
         if let Some(on) = c.autopx {
             self.autopx = on;
         }
-        if let Some(d) = c.defaults {
-            self.defaults = d;
+        if let Some(d) = c.px_defaults {
+            self.px_defaults = d;
         }
     }
+}
 
-    /// Rewrites one line if it is one of our magics.
-    fn line(&self, line: &str, commit: &mut Commit) -> Result<Option<String>, MagicError> {
-        let trimmed = line.trim_start();
-        for name in ["px", "timeit", "pxresult", "pxconfig", "workers"] {
-            if let Some(args) = magic_args(trimmed, name) {
-                let (words, code) = split_options(args);
-                return self.line_magic(name, &words, code, commit).map(Some);
-            }
-        }
-        if magic_args(trimmed, "autopx").is_some() {
-            return Err(MagicError::Usage(
-                ":autopx must be alone in its cell (it changes how later cells run)".into(),
-            ));
-        }
-        Ok(None)
-    }
-
-    /// The Rust for one magic line. Generated code never starts with `::`: evcxr takes
-    /// any line that starts with `:` for one of its commands.
-    fn line_magic(
-        &self,
-        name: &str,
-        words: &[String],
-        code: &str,
-        commit: &mut Commit,
-    ) -> Result<String, MagicError> {
-        match name {
-            "px" => {
-                let flags: PxFlags = parse_flags("px", words).map_err(MagicError::Options)?;
-                let rewritten =
-                    rewrite(code, &self.plan(&flags)?, &self.known(), &self.existing())?;
-                commit.define.extend(rewritten.defines);
-                commit.kept.extend(rewritten.kept);
-                Ok(rewritten.code)
-            }
-            "timeit" => {
-                let flags: TimeitFlags =
-                    parse_flags("timeit", words).map_err(MagicError::Options)?;
-                if code.trim().is_empty() {
-                    return Err(MagicError::Usage(
-                        ":timeit needs code to time, on its line or the lines below".into(),
-                    ));
-                }
-                let opt = |v: Option<u64>| match v {
-                    Some(n) => format!("::core::option::Option::Some({n})"),
-                    None => "::core::option::Option::None".into(),
-                };
-                Ok(format!(
-                    "rustpx::timeit::timeit(rustpx::timeit::TimeitOptions {{ number: {}, \
-                     repeat: {} }}, || {{\n{code}\n}});",
-                    opt(flags.number),
-                    opt(flags.repeat)
-                ))
-            }
-            "pxresult" => {
-                no_extra(name, words, code)?;
-                Ok("rustpx::px::result()?".into())
-            }
-            "workers" => {
-                if !words.is_empty() {
-                    return Err(MagicError::Options(format!(
-                        ":workers: unknown option `{}` (usage: :workers [N])",
-                        words[0]
-                    )));
-                }
-                match code.trim() {
-                    "" => Ok("rustpx::px::workers()?".into()),
-                    n => match n.parse::<usize>() {
-                        Ok(n) if n > 0 => Ok(format!("rustpx::px::set_workers({n})?")),
-                        _ => Err(MagicError::Options(format!(
-                            ":workers: `{n}` is not a worker count (usage: :workers [N], N ≥ 1)"
-                        ))),
-                    },
-                }
-            }
-            "pxconfig" => {
-                let flags: PxFlags = parse_flags("pxconfig", words).map_err(MagicError::Options)?;
-                if !code.trim().is_empty() {
-                    return Err(MagicError::Usage(format!(
-                        ":pxconfig takes only options, not `{}`",
-                        code.trim()
-                    )));
-                }
-                let mut defaults = self.defaults.clone();
-                if flags.targets.is_some() {
-                    defaults.targets = flags.targets.clone();
-                }
-                if flags.noblock || flags.block {
-                    defaults.noblock = flags.noblock;
-                }
-                if flags.group_outputs {
-                    defaults.group_outputs = true;
-                }
-                if flags.timeout.is_some() {
-                    defaults.timeout = flags.timeout;
-                }
-                let targets = match &defaults.targets {
-                    Some(spec) => format!("::core::option::Option::Some({spec:?})"),
-                    None => "::core::option::Option::None".into(),
-                };
-                let summary = format!(
-                    ":px defaults: targets {}, {}",
-                    defaults.targets.as_deref().unwrap_or("all"),
-                    if defaults.noblock { "noblock" } else { "block" }
-                );
-                commit.defaults = Some(defaults);
-                // Checks the targets against the workers before anything is changed.
-                Ok(format!(
-                    "rustpx::px::view({targets})?; ::std::println!(\"{{}}\", {summary:?});"
-                ))
-            }
-            _ => unreachable!("only known magics are dispatched"),
-        }
-    }
-
-    /// `:px` flags over the `:pxconfig` defaults.
-    fn plan(&self, flags: &PxFlags) -> Result<PxPlan, MagicError> {
-        let d = &self.defaults;
-        Ok(PxPlan {
-            targets: flags.targets.clone().or_else(|| d.targets.clone()),
-            noblock: if flags.block {
-                false
-            } else {
-                flags.noblock || d.noblock
-            },
-            group_outputs: flags.group_outputs || d.group_outputs,
-            timeout: flags.timeout.or(d.timeout),
-        })
-    }
+fn alone_in_cell(magic: &dyn Magic) -> MagicError {
+    MagicError::Usage(format!(
+        "{} must be alone in its cell (it changes how the session runs)",
+        magic.name()
+    ))
 }
 
 /// Whether an evcxr type name is rustpx's `PerWorker<…>` (however rust-analyzer spells the
@@ -370,30 +263,11 @@ fn is_per_worker_type(ty: &str) -> bool {
     head.rsplit("::").next() == Some("PerWorker")
 }
 
-/// The text after `:NAME` when `line` starts with that magic as a whole word.
-fn magic_args<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let rest = line.strip_prefix(':')?.strip_prefix(name)?;
-    (rest.is_empty() || rest.starts_with(char::is_whitespace)).then_some(rest)
-}
-
-fn no_extra(name: &str, words: &[String], code: &str) -> Result<(), MagicError> {
-    match words.first() {
-        Some(w) => Err(MagicError::Options(format!(
-            ":{name}: unknown option `{w}`"
-        ))),
-        None if !code.trim().is_empty() => Err(MagicError::Usage(format!(
-            ":{name} takes no code, got `{}`",
-            code.trim()
-        ))),
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn run(m: &mut ParallelMagics, cell: &str) -> Prepared {
+    fn run(m: &mut Magics, cell: &str) -> Prepared {
         let p = m.prepare(cell).unwrap();
         m.commit(p.clone());
         p
@@ -401,7 +275,7 @@ mod tests {
 
     #[test]
     fn ordinary_cells_pass_through() {
-        let m = ParallelMagics::default();
+        let m = Magics::default();
         let p = m.prepare(":dep foo\nlet x = 1;\nx").unwrap();
         assert_eq!(p.code, ":dep foo\nlet x = 1;\nx\n");
         assert!(!p.used_magics);
@@ -409,7 +283,7 @@ mod tests {
 
     #[test]
     fn line_and_cell_px_define_per_worker_variables_on_commit_only() {
-        let mut m = ParallelMagics::default();
+        let mut m = Magics::default();
         let p = m.prepare(":px let part = worker_id() * 10;\npart").unwrap();
         assert!(p.code.contains("::rustpx::px::run") || p.code.contains(":: rustpx :: px :: run"));
         assert!(p.code.ends_with("part\n"), "{}", p.code);
@@ -426,7 +300,7 @@ mod tests {
 
     #[test]
     fn autopx_toggles_and_rewrites_every_cell() {
-        let mut m = ParallelMagics::default();
+        let mut m = Magics::default();
         let p = run(&mut m, ":autopx");
         assert!(m.autopx && p.code.is_empty() && p.notes[0].contains("enabled"));
         let p = run(&mut m, "let y = 2;");
@@ -439,7 +313,7 @@ mod tests {
 
     #[test]
     fn pxconfig_sets_defaults_only_when_the_check_succeeds() {
-        let mut m = ParallelMagics::default();
+        let mut m = Magics::default();
         let p = m.prepare(":pxconfig --targets ::2 --noblock").unwrap();
         assert!(
             p.code
@@ -461,13 +335,13 @@ mod tests {
         assert!(!p4.code.contains("submit"));
         assert!(matches!(
             m.prepare(":pxconfig --wat"),
-            Err(MagicError::Options(_))
+            Err(MagicError::UnknownFlag { .. })
         ));
     }
 
     #[test]
     fn other_magics() {
-        let m = ParallelMagics::default();
+        let m = Magics::default();
         assert_eq!(
             m.prepare(":pxresult").unwrap().code,
             "rustpx::px::result()?\n"
@@ -492,7 +366,10 @@ mod tests {
         assert!(t.code.contains("v.iter().sum::<i32>()"));
         assert!(m.prepare(":timeit -r 0 1").is_err());
         assert!(m.prepare(":timeit").is_err());
-        assert!(matches!(m.prepare(":px let x = ;"), Err(MagicError::Px(_))));
+        assert!(matches!(
+            m.prepare(":px let x = ;"),
+            Err(MagicError::PxRewrite(_))
+        ));
         assert!(
             !m.prepare(":pxe").unwrap().used_magics,
             "a different command is evcxr's"
@@ -501,7 +378,7 @@ mod tests {
 
     #[test]
     fn redefined_variables_are_restored_with_their_types() {
-        let mut m = ParallelMagics::default();
+        let mut m = Magics::default();
         run(&mut m, ":px let mut v = 1;");
         m.observe_variable_types([("v", "PerWorker<i32>"), ("n", "u8")]);
         let p = m
@@ -521,7 +398,7 @@ mod tests {
 
     #[test]
     fn generated_code_is_never_an_evcxr_command() {
-        let m = ParallelMagics::default();
+        let m = Magics::default();
         for cell in [
             ":px 1",
             ":px let a = 1;",
@@ -541,7 +418,7 @@ mod tests {
 
     #[test]
     fn per_worker_values_made_outside_px_are_per_worker_inside_it() {
-        let mut m = ParallelMagics::default();
+        let mut m = Magics::default();
         run(&mut m, "let mut chunks = dview.scatter(&v)?;\nlet n = 3;");
         m.observe_variable_types([
             ("chunks", "rustpx::PerWorker<Vec<i32>>"),
@@ -559,7 +436,7 @@ mod tests {
 
     #[test]
     fn clear_forgets_per_worker_variables() {
-        let mut m = ParallelMagics::default();
+        let mut m = Magics::default();
         run(&mut m, ":px let a = 1;");
         run(&mut m, ":clear");
         assert!(m.per_worker.is_empty());

@@ -1,0 +1,93 @@
+//! `:timeit [-n N] [-r R] CODE`: time code like IPython's `%%timeit`.
+
+use super::dispatch::Changes;
+use super::flags::{Flag, Given};
+use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
+
+/// The `:timeit` magic.
+pub struct Timeit;
+
+static TIMEIT_FLAGS: &[Flag] = &[
+    Flag {
+        name: "-n",
+        value: Some("N"),
+    },
+    Flag {
+        name: "-r",
+        value: Some("R"),
+    },
+];
+
+/// `:timeit` options (IPython's `-n N -r R`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeitFlags {
+    /// Loops per repeat (chosen by the runtime when absent).
+    pub number: Option<u64>,
+    /// Repeats (the runtime's default when absent).
+    pub repeat: Option<u64>,
+}
+
+impl TimeitFlags {
+    /// Reads the options of `:timeit`, checking every value.
+    pub fn parse(given: &[Given<'_>]) -> Result<TimeitFlags, MagicError> {
+        let mut flags = TimeitFlags::default();
+        for g in given {
+            let count = g
+                .value
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| {
+                    MagicError::bad_value(Timeit.name(), g.flag.name, g.value, "a count >= 1")
+                })?;
+            match g.flag.name {
+                "-n" => flags.number = Some(count),
+                "-r" => flags.repeat = Some(count),
+                other => unreachable!("{other} is not in TIMEIT_FLAGS"),
+            }
+        }
+        Ok(flags)
+    }
+}
+
+impl Magic for Timeit {
+    fn name(&self) -> &'static str {
+        ":timeit"
+    }
+
+    fn usage(&self) -> &'static str {
+        "[-n N] [-r R] CODE"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Time CODE like IPython's %%timeit (mean, std. dev. and best per loop)"
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::LineOrCell
+    }
+
+    fn flags(&self) -> &'static [Flag] {
+        TIMEIT_FLAGS
+    }
+
+    fn rewrite(&self, call: &Call<'_>, _: &Magics, _: &mut Changes) -> Result<Rewrite, MagicError> {
+        let flags = TimeitFlags::parse(&call.flags)?;
+        let code = call.code;
+        if code.trim().is_empty() {
+            return Err(MagicError::Usage(
+                ":timeit needs code to time, on its line or the lines below".into(),
+            ));
+        }
+        let opt = |v: Option<u64>| match v {
+            Some(n) => format!("::core::option::Option::Some({n})"),
+            None => "::core::option::Option::None".into(),
+        };
+        Ok(Rewrite::Code(format!(
+            "rustpx::timeit::timeit(rustpx::timeit::TimeitOptions {{ number: {}, \
+             repeat: {} }}, || {{\n{code}\n}});",
+            opt(flags.number),
+            opt(flags.repeat)
+        )))
+    }
+}
