@@ -7,10 +7,14 @@
 //! failing worker) changes nothing: neither the notebook's variables nor the magics' own
 //! settings. Lines that start with any other `:` command are left for evcxr.
 
+use super::code::{ident, render};
 use super::flags::split;
 use super::px::{Px, PxFlags};
 use super::px_rewrite::{PerWorkerVars, ordinary_bindings};
+use super::variable_types;
 use super::{Call, Magic, MagicError, Placement, Rewrite, lookup};
+use proc_macro2::TokenStream;
+use quote::quote;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The magics' state for one notebook session.
@@ -91,21 +95,24 @@ impl Magics {
         self.types.keys().cloned().collect()
     }
 
-    /// `let` statements that take back the old values of `kept` variables.
-    fn restore_code(&self, kept: &[String]) -> Option<String> {
-        let lets: Vec<String> = kept
-            .iter()
-            .filter_map(|name| {
-                let ty = self.types.get(name)?;
-                let mutable = self.per_worker.get(name).copied().unwrap_or(false)
-                    || self.ordinary_mut.contains(name);
-                let m = if mutable { "mut " } else { "" };
-                Some(format!(
-                    "let {m}{name}: {ty} = rustpx::px::restore::<{ty}>({name:?})?;"
-                ))
-            })
-            .collect();
-        (!lets.is_empty()).then(|| lets.join("\n"))
+    /// `let` statements that take back the old values of `kept` variables, with the types
+    /// evcxr reported for them.
+    fn restore_code(&self, kept: &[String]) -> Result<Option<String>, MagicError> {
+        let mut lets = TokenStream::new();
+        for name in kept {
+            let Some(ty) = self.types.get(name) else {
+                continue;
+            };
+            let ty = variable_types::parse(name, ty)?;
+            let mutable = self.per_worker.get(name).copied().unwrap_or(false)
+                || self.ordinary_mut.contains(name);
+            let m = mutable.then(|| quote!(mut));
+            let var = ident(name);
+            lets.extend(quote! {
+                let #m #var: #ty = rustpx::px::restore::<#ty>(#name)?;
+            });
+        }
+        Ok((!lets.is_empty()).then(|| render(&lets)))
     }
 
     /// Every variable `:px` code sees per worker: ordinary variables of type `PerWorker<…>`
@@ -115,7 +122,7 @@ impl Magics {
         let mut known: PerWorkerVars = self
             .types
             .iter()
-            .filter(|(_, ty)| is_per_worker_type(ty))
+            .filter(|(_, ty)| variable_types::is_per_worker(ty))
             .map(|(name, _)| (name.clone(), self.ordinary_mut.contains(name)))
             .collect();
         known.extend(self.per_worker.iter().map(|(n, m)| (n.clone(), *m)));
@@ -133,7 +140,7 @@ impl Magics {
     /// result once the cell has succeeded.
     pub fn prepare(&self, cell: &str) -> Result<Prepared, MagicError> {
         let mut out = self.route(cell)?;
-        out.restore = self.restore_code(&out.changes.kept);
+        out.restore = self.restore_code(&out.changes.kept)?;
         let first_word = cell.split_whitespace().next();
         out.append_help = first_word == Some(":help");
         Ok(out)
@@ -256,16 +263,17 @@ fn alone_in_cell(magic: &dyn Magic) -> MagicError {
     ))
 }
 
-/// Whether an evcxr type name is rustpx's `PerWorker<…>` (however rust-analyzer spells the
-/// path).
-fn is_per_worker_type(ty: &str) -> bool {
-    let head = ty.split('<').next().unwrap_or("").trim();
-    head.rsplit("::").next() == Some("PerWorker")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::magics::code::inspect::{calls, has};
+    use syn::parse_quote;
+
+    /// Asserts that `code` is the statements `expected`, whatever the spacing.
+    fn assert_code(code: &str, expected: TokenStream) {
+        let parse = |code: &str| crate::magics::code::parse_statements(code).expect(code);
+        assert_eq!(parse(code), parse(&expected.to_string()), "{code}");
+    }
 
     fn run(m: &mut Magics, cell: &str) -> Prepared {
         let p = m.prepare(cell).unwrap();
@@ -285,7 +293,11 @@ mod tests {
     fn line_and_cell_px_define_per_worker_variables_on_commit_only() {
         let mut m = Magics::default();
         let p = m.prepare(":px let part = worker_id() * 10;\npart").unwrap();
-        assert!(p.code.contains("::rustpx::px::run") || p.code.contains(":: rustpx :: px :: run"));
+        assert!(
+            calls(&p.code, parse_quote!(::rustpx::px::run)),
+            "{}",
+            p.code
+        );
         assert!(p.code.ends_with("part\n"), "{}", p.code);
         assert!(m.per_worker.is_empty(), "not before the cell succeeded");
         m.commit(p);
@@ -304,7 +316,11 @@ mod tests {
         let p = run(&mut m, ":autopx");
         assert!(m.autopx && p.code.is_empty() && p.notes[0].contains("enabled"));
         let p = run(&mut m, "let y = 2;");
-        assert!(p.code.contains("px :: run"), "{}", p.code);
+        assert!(
+            calls(&p.code, parse_quote!(::rustpx::px::run)),
+            "{}",
+            p.code
+        );
         assert!(m.per_worker.contains_key("y"));
         let p = run(&mut m, ":autopx");
         assert!(!m.autopx && p.notes[0].contains("disabled"));
@@ -315,24 +331,28 @@ mod tests {
     fn pxconfig_sets_defaults_only_when_the_check_succeeds() {
         let mut m = Magics::default();
         let p = m.prepare(":pxconfig --targets ::2 --noblock").unwrap();
-        assert!(
-            p.code
-                .contains("rustpx::px::view(::core::option::Option::Some(\"::2\"))?")
+        assert_code(
+            &p.code,
+            quote! {
+                rustpx::px::view(::core::option::Option::Some("::2"))?;
+                ::std::println!("{}", ":px defaults: targets ::2, noblock");
+            },
         );
         let p2 = m.prepare(":px 1").unwrap();
         assert!(
-            !p2.code.contains("submit"),
+            !calls(&p2.code, parse_quote!(::rustpx::px::submit)),
             "defaults unchanged before commit"
         );
         m.commit(p);
         let p3 = m.prepare(":px 1").unwrap();
         assert!(
-            p3.code.contains("submit") && p3.code.contains("\"::2\""),
+            calls(&p3.code, parse_quote!(::rustpx::px::submit))
+                && has(&p3.code, parse_quote!(::core::option::Option::Some("::2"))),
             "{}",
             p3.code
         );
         let p4 = m.prepare(":px --block 1").unwrap();
-        assert!(!p4.code.contains("submit"));
+        assert!(!calls(&p4.code, parse_quote!(::rustpx::px::submit)));
         assert!(matches!(
             m.prepare(":pxconfig --wat"),
             Err(MagicError::UnknownFlag { .. })
@@ -342,28 +362,41 @@ mod tests {
     #[test]
     fn other_magics() {
         let m = Magics::default();
-        assert_eq!(
-            m.prepare(":pxresult").unwrap().code,
-            "rustpx::px::result()?\n"
+        assert_code(
+            &m.prepare(":pxresult").unwrap().code,
+            quote!(rustpx::px::result()?),
         );
-        assert_eq!(
-            m.prepare(":workers").unwrap().code,
-            "rustpx::px::workers()?\n"
+        assert_code(
+            &m.prepare(":workers").unwrap().code,
+            quote!(rustpx::px::workers()?),
         );
-        assert_eq!(
-            m.prepare(":workers 3").unwrap().code,
-            "rustpx::px::set_workers(3)?\n"
+        assert_code(
+            &m.prepare(":workers 3").unwrap().code,
+            quote!(rustpx::px::set_workers(3usize)?),
         );
         assert!(m.prepare(":workers zero").is_err());
         assert!(m.prepare(":workers 0").is_err());
         assert!(m.prepare(":pxresult --x").is_err());
-        let t = m.prepare(":timeit -n 3\nv.iter().sum::<i32>()").unwrap();
-        assert!(
-            t.code.contains("number: ::core::option::Option::Some(3)"),
-            "{}",
-            t.code
+        let t = m
+            .prepare(":timeit -n 3\nv.sort();\nv.iter().sum::<i32>()")
+            .unwrap();
+        assert_code(
+            &t.code,
+            quote! {
+                rustpx::timeit::timeit(
+                    rustpx::timeit::TimeitOptions {
+                        number: ::core::option::Option::Some(3u64),
+                        repeat: ::core::option::Option::None
+                    },
+                    || { v.sort(); v.iter().sum::<i32>() },
+                );
+            },
         );
-        assert!(t.code.contains("v.iter().sum::<i32>()"));
+        assert_eq!(
+            m.prepare(":timeit 1 +").unwrap_err().to_string(),
+            ":timeit: cannot parse the code: unexpected end of input, expected an expression \
+             (line 1, column 4)"
+        );
         assert!(m.prepare(":timeit -r 0 1").is_err());
         assert!(m.prepare(":timeit").is_err());
         assert!(matches!(
@@ -384,15 +417,22 @@ mod tests {
         let p = m
             .prepare(":px let v = 2; let n = 3; let fresh = 4;")
             .unwrap();
-        assert!(p.code.contains("keep (\"v\" , v)"), "{}", p.code);
-        assert!(!p.code.contains("keep (\"fresh\""), "{}", p.code);
-        assert_eq!(
-            p.restore.as_deref(),
-            Some(
-                "let mut v: PerWorker<i32> = rustpx::px::restore::<PerWorker<i32>>(\"v\")?;\n\
-                 let n: u8 = rustpx::px::restore::<u8>(\"n\")?;"
-            )
+        let keep = |name: &str| -> syn::Expr {
+            let var = ident(name);
+            parse_quote!(::rustpx::px::keep(#name, #var))
+        };
+        assert!(has(&p.code, keep("v")), "{}", p.code);
+        assert!(!has(&p.code, keep("fresh")), "{}", p.code);
+        assert_code(
+            p.restore.as_deref().unwrap(),
+            quote! {
+                let mut v: PerWorker<i32> = rustpx::px::restore::<PerWorker<i32>>("v")?;
+                let n: u8 = rustpx::px::restore::<u8>("n")?;
+            },
         );
+        m.observe_variable_types([("v", "PerWorker<[closure@cell:1]>"), ("n", "u8")]);
+        let err = m.prepare(":px let v = 2;").unwrap_err().to_string();
+        assert!(err.starts_with("cannot restore `v`"), "{err}");
         assert_eq!(m.prepare(":px let fresh = 1;").unwrap().restore, None);
     }
 
@@ -431,7 +471,14 @@ mod tests {
         assert_eq!(known.get("ids"), Some(&false));
         assert!(!known.contains_key("n") && !known.contains_key("other"));
         let p = m.prepare(":px let s: i32 = chunks.iter().sum();").unwrap();
-        assert!(p.code.contains("input (& chunks"), "{}", p.code);
+        assert!(
+            has(
+                &p.code,
+                parse_quote!(::rustpx::px::input(&chunks, "chunks", __px_id)?.clone())
+            ),
+            "{}",
+            p.code
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Why a magic cannot run: shown to the user as the cell's error; nothing has run and
 //! nothing changed.
 
+use super::code::CodeError;
 use super::px_rewrite::PxRewriteError;
+use super::variable_types::TypeError;
 
 /// A magic used wrongly. Each message starts with the magic's name (and the option, when
 /// one is at fault), so the user sees which part of the cell to fix.
@@ -67,6 +69,17 @@ pub enum MagicError {
         /// What the value must be, with its range.
         expected: String,
     },
+    /// The magic's code does not parse.
+    #[error("{magic}: {source}")]
+    Code {
+        /// The magic.
+        magic: &'static str,
+        /// Where and why.
+        source: CodeError,
+    },
+    /// The type evcxr reports for a variable the generated code must name.
+    #[error(transparent)]
+    VariableType(#[from] TypeError),
     /// The `:px` code cannot be rewritten.
     #[error(transparent)]
     PxRewrite(#[from] PxRewriteError),

@@ -7,11 +7,16 @@
 //! direct reply ([`Rewrite`]). [`Magics`] (in [`dispatch`]) finds a magic by looking a
 //! line's first word up in [`MAGICS`], so adding a magic is adding a type and a row.
 //!
+//! Generated Rust is built as tokens (`quote!`, with the user's code and evcxr's type
+//! names parsed by `syn`) and printed for evcxr by [`code::render`], which keeps it
+//! clear of evcxr's command syntax.
+//!
 //! Anything that is not a registered magic goes to evcxr unchanged, so every evcxr
 //! command (`:dep`, `:vars`, `:opt`, …) keeps working; `:help` is evcxr's, with the
 //! table's section appended ([`help_text`]).
 
 mod autopx;
+mod code;
 mod dispatch;
 mod error;
 mod flags;
@@ -21,6 +26,7 @@ mod px_rewrite;
 mod pxconfig;
 mod pxresult;
 mod timeit;
+mod variable_types;
 mod workers;
 
 pub use dispatch::{Magics, Prepared};

@@ -1,6 +1,7 @@
 //! Rewriting `:px` code into ordinary Rust that runs once on each target worker.
 //!
-//! The code is parsed with `syn` as the body of a block. What it becomes:
+//! The code is parsed with `syn` as the statements of a block and the result built with
+//! `quote!`. What it becomes:
 //!
 //! ```text
 //! :px let part = worker_id() * 10;        let part = {
@@ -30,7 +31,8 @@
 //!   failure the code hands the old values to `rustpx::px::keep` and the kernel restores
 //!   them (see `rustpx::px::keep`'s module).
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use super::code::{CodeError, ident, parse_statements, render};
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use std::collections::{BTreeMap, BTreeSet};
 use syn::visit_mut::VisitMut;
@@ -67,15 +69,8 @@ pub struct Rewritten {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PxRewriteError {
     /// The code does not parse as Rust statements.
-    #[error(":px: cannot parse the code: {message} (line {line}, column {column})")]
-    Parse {
-        /// syn's message.
-        message: String,
-        /// 1-based line within the `:px` code.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-    },
+    #[error(":px: {0}")]
+    Parse(#[from] CodeError),
     /// `--noblock` code tried to define per-worker variables.
     #[error(
         ":px --noblock cannot define variables (`{0}`): the run finishes after the cell, \
@@ -98,21 +93,11 @@ pub fn rewrite(
     if code.trim().is_empty() {
         return Err(PxRewriteError::Empty);
     }
-    let mut block: syn::Block = syn::parse_str(&format!("{{\n{code}\n}}")).map_err(|e| {
-        let start = e.span().start();
-        PxRewriteError::Parse {
-            message: e.to_string(),
-            // The wrapper adds one line before the code.
-            line: start.line.saturating_sub(1).max(1),
-            column: start.column + 1,
-        }
-    })?;
-    RoutePrints.visit_block_mut(&mut block);
-    for stmt in &mut block.stmts {
+    let mut stmts = parse_statements(code)?;
+    for stmt in &mut stmts {
+        RoutePrints.visit_stmt_mut(stmt);
         CancellableLoops.visit_stmt_mut(stmt);
     }
-
-    let mut stmts = block.stmts;
     let final_expr = match stmts.last() {
         Some(syn::Stmt::Expr(_, None)) => match stmts.pop() {
             Some(syn::Stmt::Expr(e, None)) => Some(e),
@@ -146,7 +131,7 @@ pub fn rewrite(
         .collect();
     let tokens = generate(&stmts, final_expr.as_ref(), &defines, &kept, &inputs, plan);
     Ok(Rewritten {
-        code: tokens.to_string(),
+        code: render(&tokens),
         defines,
         kept,
     })
@@ -176,7 +161,6 @@ fn generate(
         ::rustpx::px::PxRun { timeout: #timeout, group_outputs: #group, show: #show }
     };
 
-    let ident = |n: &str| syn::Ident::new(n, Span::call_site());
     // Each worker's input: immutable per-worker variables by reference (blocking) or by
     // clone ('static, --noblock); mutable ones as an owned clone written back on success.
     let input_exprs = inputs.iter().map(|(name, mutable)| {
@@ -406,15 +390,16 @@ impl VisitMut for CancellableLoops {
 /// top-level `let`s: the kernel forgets them as `:px` variables, because they now hold
 /// ordinary values.
 pub fn ordinary_bindings(code: &str) -> Vec<(String, bool)> {
-    match syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) {
-        Ok(block) => top_level_bindings(&block.stmts),
-        Err(_) => Vec::new(),
-    }
+    parse_statements(code)
+        .map(|stmts| top_level_bindings(&stmts))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::magics::code::inspect::{calls, count, exprs, has, macros, stmts};
+    use syn::parse_quote;
 
     fn none() -> BTreeSet<String> {
         BTreeSet::new()
@@ -424,8 +409,12 @@ mod tests {
         vars.iter().map(|(n, m)| (n.to_string(), *m)).collect()
     }
 
-    fn squash(s: &str) -> String {
-        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    /// The pattern of the `let` that `code` starts with.
+    fn first_let(code: &str) -> syn::Pat {
+        match stmts(code).into_iter().next() {
+            Some(syn::Stmt::Local(local)) => local.pat,
+            other => panic!("not a let: {other:?}"),
+        }
     }
 
     #[test]
@@ -438,14 +427,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.defines, [("part".to_string(), false)]);
-        let code = squash(&r.code);
-        assert!(code.starts_with("let part = {"), "{code}");
-        assert!(code.contains(":: rustpx :: px :: run"), "{code}");
+        let code = &r.code;
+        assert_eq!(first_let(code), parse_quote!(part), "{code}");
+        assert!(calls(code, parse_quote!(::rustpx::px::run)), "{code}");
         assert!(
-            code.contains("collect :: < :: rustpx :: PerWorker < _ >"),
+            exprs(code).iter().any(|e| matches!(e,
+                syn::Expr::MethodCall(m) if m.method == "collect"
+                    && m.turbofish == Some(parse_quote!(::<::rustpx::PerWorker<_>>)))),
             "{code}"
         );
-        syn::parse_str::<syn::Block>(&format!("{{{}}}", r.code)).expect("generated code parses");
     }
 
     #[test]
@@ -461,11 +451,11 @@ mod tests {
             r.defines,
             [("a".into(), true), ("b".into(), false), ("c".into(), false)]
         );
-        assert!(
-            squash(&r.code).starts_with("let (mut a , b , c ,) = {"),
-            "{}",
-            r.code
-        );
+        let pat = first_let(&r.code);
+        assert!(matches!(pat, syn::Pat::Tuple(_)), "{}", r.code);
+        let mut bound = Vec::new();
+        pattern_bindings(&pat, &mut bound);
+        assert_eq!(bound, r.defines, "{}", r.code);
     }
 
     #[test]
@@ -478,35 +468,47 @@ mod tests {
             &none(),
         )
         .unwrap();
-        let code = squash(&r.code);
+        let code = &r.code;
         assert!(
-            code.contains(r#"input (& chunks , "chunks" , __px_id) ?"#),
+            has(
+                code,
+                parse_quote!(::rustpx::px::input(&chunks, "chunks", __px_id)?)
+            ),
             "{code}"
         );
         assert!(
-            code.contains(r#"input (& acc , "acc" , __px_id) ? . clone ()"#),
+            has(
+                code,
+                parse_quote!(::rustpx::px::input(&acc, "acc", __px_id)?.clone())
+            ),
             "{code}"
         );
-        assert!(!code.contains("& unused"), "{code}");
+        assert!(!has(code, parse_quote!(&unused)), "{code}");
         assert!(
-            code.contains("acc [__px_id] = __px_m0"),
+            has(code, parse_quote!(acc[__px_id] = __px_m0)),
             "mutable written back: {code}"
         );
-        assert!(code.contains(":: rustpx :: px_println !"), "{code}");
+        assert!(
+            macros(code).contains(&parse_quote!(::rustpx::px_println)),
+            "{code}"
+        );
         assert!(r.defines.is_empty());
     }
 
     #[test]
     fn final_expression_is_shown() {
         let r = rewrite("worker_id() + 1", &PxPlan::default(), &known(&[]), &none()).unwrap();
-        let code = squash(&r.code);
-        assert!(code.contains("show : true"), "{code}");
-        assert!(
-            code.contains("let __px_final = worker_id () + 1 ;"),
-            "{code}"
-        );
+        let run = |show: bool| -> syn::Expr {
+            parse_quote!(::rustpx::px::PxRun {
+                timeout: ::core::option::Option::None,
+                group_outputs: false,
+                show: #show
+            })
+        };
+        assert!(has(&r.code, run(true)), "{}", r.code);
+        assert!(has(&r.code, parse_quote!(worker_id() + 1)), "{}", r.code);
         let r = rewrite("let x = 1;", &PxPlan::default(), &known(&[]), &none()).unwrap();
-        assert!(squash(&r.code).contains("show : false"));
+        assert!(has(&r.code, run(false)), "{}", r.code);
     }
 
     #[test]
@@ -517,13 +519,27 @@ mod tests {
             timeout: Some(1.5),
             ..PxPlan::default()
         };
-        let code = squash(&rewrite("1", &plan, &known(&[]), &none()).unwrap().code);
+        let code = &rewrite("1", &plan, &known(&[]), &none()).unwrap().code;
         assert!(
-            code.contains(r#"view (:: core :: option :: Option :: Some ("0,2"))"#),
+            has(
+                code,
+                parse_quote!(::rustpx::px::view(::core::option::Option::Some("0,2"))?)
+            ),
             "{code}"
         );
-        assert!(code.contains("from_secs_f64 (1.5"), "{code}");
-        assert!(code.contains("group_outputs : true"), "{code}");
+        assert!(
+            has(
+                code,
+                parse_quote!(::rustpx::px::PxRun {
+                    timeout: ::core::option::Option::Some(::std::time::Duration::from_secs_f64(
+                        1.5f64
+                    )),
+                    group_outputs: true,
+                    show: true
+                })
+            ),
+            "{code}"
+        );
     }
 
     #[test]
@@ -533,11 +549,19 @@ mod tests {
             ..PxPlan::default()
         };
         let r = rewrite("part + 1", &plan, &known(&[("part", true)]), &none()).unwrap();
-        let code = squash(&r.code);
-        assert!(code.contains(":: rustpx :: px :: submit"), "{code}");
-        assert!(code.contains("move |"), "{code}");
+        let code = &r.code;
+        assert!(calls(code, parse_quote!(::rustpx::px::submit)), "{code}");
         assert!(
-            code.contains(r#"input (& part , "part" , __px_id) ? . clone ()"#),
+            exprs(code)
+                .iter()
+                .any(|e| matches!(e, syn::Expr::Closure(c) if c.capture.is_some())),
+            "{code}"
+        );
+        assert!(
+            has(
+                code,
+                parse_quote!(::rustpx::px::input(&part, "part", __px_id)?.clone())
+            ),
             "{code}"
         );
         assert_eq!(
@@ -549,7 +573,7 @@ mod tests {
     #[test]
     fn bad_code_is_reported_with_its_position() {
         match rewrite("let x = ;\n", &PxPlan::default(), &known(&[]), &none()) {
-            Err(PxRewriteError::Parse { line, .. }) => assert_eq!(line, 1),
+            Err(PxRewriteError::Parse(e)) => assert_eq!((e.line, e.column), (1, 9)),
             other => panic!("{other:?}"),
         }
         assert_eq!(
@@ -568,9 +592,22 @@ mod tests {
     #[test]
     fn failures_leave_the_cell_through_a_question_mark() {
         let r = rewrite("1", &PxPlan::default(), &known(&[]), &none()).unwrap();
-        let code = squash(&r.code);
-        assert!(code.contains("Err (__px_error) ? ;"), "{code}");
-        assert!(!code.contains("return"), "{code}");
+        let code = &r.code;
+        assert!(
+            has(
+                code,
+                parse_quote!(::core::result::Result::<(), ::rustpx::Error>::Err(
+                    __px_error
+                )?)
+            ),
+            "{code}"
+        );
+        assert!(
+            !exprs(code)
+                .iter()
+                .any(|e| matches!(e, syn::Expr::Return(_))),
+            "{code}"
+        );
     }
 
     #[test]
@@ -579,14 +616,11 @@ mod tests {
                     let f = |x: i32| { for _ in 0..x {} };\n\
                     fn g() { loop {} }";
         let r = rewrite(code, &PxPlan::default(), &known(&[]), &none()).unwrap();
-        let code = squash(&r.code);
-        assert_eq!(
-            code.matches(":: rustpx :: check_cancelled () ?").count(),
-            3,
-            "{code}"
-        );
-        assert!(code.contains("for _ in 0 .. x { }"), "{code}");
-        assert!(code.contains("fn g () { loop { } }"), "{code}");
+        let code = &r.code;
+        let check = parse_quote!(::rustpx::check_cancelled()?);
+        assert_eq!(count(code, &check), 3, "{code}");
+        assert!(has(code, parse_quote!(for _ in 0..x {})), "{code}");
+        assert!(has(code, parse_quote!(loop {})), "fn g's loop: {code}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `:pxconfig`: set the defaults of `:px` (ipyparallel's `%pxconfig`).
 
+use super::code::render;
 use super::dispatch::Changes;
 use super::flags::{Flag, no_code};
 use super::px::{PX_FLAGS, PxFlags};
 use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
+use quote::quote;
 
 /// The `:pxconfig` magic.
 pub struct Pxconfig;
@@ -40,8 +42,8 @@ impl Magic for Pxconfig {
         no_code(self, call.code)?;
         let defaults = PxFlags::parse(self.name(), &call.flags)?.over(magics.px_defaults());
         let targets = match &defaults.targets {
-            Some(spec) => format!("::core::option::Option::Some({spec:?})"),
-            None => "::core::option::Option::None".into(),
+            Some(spec) => quote!(::core::option::Option::Some(#spec)),
+            None => quote!(::core::option::Option::None),
         };
         let summary = format!(
             ":px defaults: targets {}, {}",
@@ -53,8 +55,9 @@ impl Magic for Pxconfig {
             }
         );
         changes.px_defaults = Some(defaults);
-        Ok(Rewrite::Code(format!(
-            "rustpx::px::view({targets})?; ::std::println!(\"{{}}\", {summary:?});"
-        )))
+        Ok(Rewrite::Code(render(&quote! {
+            rustpx::px::view(#targets)?;
+            ::std::println!("{}", #summary);
+        })))
     }
 }

@@ -1,8 +1,10 @@
 //! `:pxresult`: show the outcome of the last `:px --noblock` (ipyparallel's `%pxresult`).
 
+use super::code::render;
 use super::dispatch::Changes;
 use super::flags::no_code;
 use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
+use quote::quote;
 
 /// The `:pxresult` magic.
 pub struct Pxresult;
@@ -26,6 +28,6 @@ impl Magic for Pxresult {
 
     fn rewrite(&self, call: &Call<'_>, _: &Magics, _: &mut Changes) -> Result<Rewrite, MagicError> {
         no_code(self, call.code)?;
-        Ok(Rewrite::Code("rustpx::px::result()?".into()))
+        Ok(Rewrite::Code(render(&quote!(rustpx::px::result()?))))
     }
 }

@@ -1,8 +1,10 @@
 //! `:timeit [-n N] [-r R] CODE`: time code like IPython's `%%timeit`.
 
+use super::code::{parse_statements, render};
 use super::dispatch::Changes;
 use super::flags::{Flag, Given};
 use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
+use quote::quote;
 
 /// The `:timeit` magic.
 pub struct Timeit;
@@ -73,21 +75,25 @@ impl Magic for Timeit {
 
     fn rewrite(&self, call: &Call<'_>, _: &Magics, _: &mut Changes) -> Result<Rewrite, MagicError> {
         let flags = TimeitFlags::parse(&call.flags)?;
-        let code = call.code;
-        if code.trim().is_empty() {
+        if call.code.trim().is_empty() {
             return Err(MagicError::Usage(
                 ":timeit needs code to time, on its line or the lines below".into(),
             ));
         }
-        let opt = |v: Option<u64>| match v {
-            Some(n) => format!("::core::option::Option::Some({n})"),
-            None => "::core::option::Option::None".into(),
+        let stmts = parse_statements(call.code).map_err(|source| MagicError::Code {
+            magic: self.name(),
+            source,
+        })?;
+        let option = |v: Option<u64>| match v {
+            Some(n) => quote!(::core::option::Option::Some(#n)),
+            None => quote!(::core::option::Option::None),
         };
-        Ok(Rewrite::Code(format!(
-            "rustpx::timeit::timeit(rustpx::timeit::TimeitOptions {{ number: {}, \
-             repeat: {} }}, || {{\n{code}\n}});",
-            opt(flags.number),
-            opt(flags.repeat)
-        )))
+        let (number, repeat) = (option(flags.number), option(flags.repeat));
+        Ok(Rewrite::Code(render(&quote! {
+            rustpx::timeit::timeit(
+                rustpx::timeit::TimeitOptions { number: #number, repeat: #repeat },
+                || { #(#stmts)* },
+            );
+        })))
     }
 }

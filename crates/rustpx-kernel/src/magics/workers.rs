@@ -1,7 +1,9 @@
 //! `:workers [N]`: show the workers, or restart the default client with N of them.
 
+use super::code::render;
 use super::dispatch::Changes;
 use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
+use quote::quote;
 
 /// The `:workers` magic.
 pub struct Workers;
@@ -25,9 +27,9 @@ impl Magic for Workers {
 
     fn rewrite(&self, call: &Call<'_>, _: &Magics, _: &mut Changes) -> Result<Rewrite, MagicError> {
         match call.code.trim() {
-            "" => Ok(Rewrite::Code("rustpx::px::workers()?".into())),
+            "" => Ok(Rewrite::Code(render(&quote!(rustpx::px::workers()?)))),
             n => match n.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(Rewrite::Code(format!("rustpx::px::set_workers({n})?"))),
+                Ok(n) if n > 0 => Ok(Rewrite::Code(render(&quote!(rustpx::px::set_workers(#n)?)))),
                 _ => Err(MagicError::bad_value(
                     self.name(),
                     "N",
