@@ -21,6 +21,8 @@ mod dispatch;
 mod error;
 mod flags;
 mod info;
+#[cfg(test)]
+mod props;
 mod px;
 mod px_rewrite;
 mod pxconfig;

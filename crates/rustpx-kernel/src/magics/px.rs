@@ -5,6 +5,11 @@ use super::dispatch::Changes;
 use super::flags::{Flag, Given};
 use super::px_rewrite::{PxPlan, rewrite};
 use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
+use std::time::Duration;
+
+/// The longest `--timeout`: a year; more is a typo, and the runtime's clock arithmetic
+/// stays far from overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// The `:px` magic.
 pub struct Px;
@@ -37,14 +42,15 @@ pub static PX_FLAGS: &[Flag] = &[
 /// defaults (see [`PxFlags::over`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PxFlags {
-    /// Workers to run on: `all`, `0`, `0,2`, `1:3`, `::2`.
+    /// Workers to run on, as written: `all`, `0`, `0,2`, `1:3`, `::2` (checked with
+    /// [`rustpx::Targets::parse`]; the ids are checked against the workers when it runs).
     pub targets: Option<String>,
     /// `--block` (`Some(false)`) or `--noblock` (`Some(true)`).
     pub noblock: Option<bool>,
     /// Show output grouped by worker instead of in arrival order.
     pub group_outputs: bool,
-    /// Fail workers still running after this many seconds.
-    pub timeout: Option<f64>,
+    /// Fail workers still running after this long.
+    pub timeout: Option<Duration>,
 }
 
 impl PxFlags {
@@ -53,7 +59,7 @@ impl PxFlags {
         let mut flags = PxFlags::default();
         for g in given {
             match g.flag.name {
-                "--targets" => flags.targets = Some(g.value.to_string()),
+                "--targets" => flags.targets = Some(target_spec(magic, g.value)?),
                 "--block" | "--noblock" => {
                     if flags.noblock.is_some() {
                         return Err(MagicError::Conflict {
@@ -65,7 +71,7 @@ impl PxFlags {
                     flags.noblock = Some(g.flag.name == "--noblock");
                 }
                 "--group-outputs" => flags.group_outputs = true,
-                "--timeout" => flags.timeout = Some(positive_secs(magic, g.value)?),
+                "--timeout" => flags.timeout = Some(timeout(magic, g.value)?),
                 other => unreachable!("{other} is not in PX_FLAGS"),
             }
         }
@@ -93,16 +99,58 @@ impl PxFlags {
     }
 }
 
-fn positive_secs(magic: &'static str, value: &str) -> Result<f64, MagicError> {
-    match value.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(MagicError::bad_value(
+/// A `--targets` value that parses as ipyparallel's target syntax.
+fn target_spec(magic: &'static str, value: &str) -> Result<String, MagicError> {
+    match rustpx::Targets::parse(value) {
+        Ok(_) => Ok(value.to_string()),
+        Err(rustpx::Error::BadTargets { reason, .. }) => Err(MagicError::bad_value(
             magic,
-            "--timeout",
+            "--targets",
             value,
-            "a positive number of seconds",
+            format!("a target spec (all, 0, 0,2, 1:3 or ::2): {reason}"),
+        )),
+        Err(other) => Err(MagicError::bad_value(
+            magic,
+            "--targets",
+            value,
+            other.to_string(),
         )),
     }
+}
+
+/// A `--timeout` value: decimal seconds, read exactly (so no float rounds to zero or
+/// overflows a `Duration`), within `0 < SECS <= MAX_TIMEOUT`.
+fn timeout(magic: &'static str, value: &str) -> Result<Duration, MagicError> {
+    decimal_secs(value)
+        .filter(|d| !d.is_zero() && *d <= MAX_TIMEOUT)
+        .ok_or_else(|| {
+            MagicError::bad_value(
+                magic,
+                "--timeout",
+                value,
+                format!(
+                    "a duration in seconds (0 < SECS <= {}, at most 9 decimals)",
+                    MAX_TIMEOUT.as_secs()
+                ),
+            )
+        })
+}
+
+/// `12`, `0.5`, `.25`, `3.` as a duration; `None` for anything else (signs, exponents,
+/// NaN, more than nanosecond precision, or more seconds than a `u64` holds).
+fn decimal_secs(text: &str) -> Option<Duration> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || frac.len() > 9 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let secs = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let nanos = format!("{frac:0<9}").parse().ok()?;
+    Some(Duration::new(secs, nanos))
 }
 
 impl Magic for Px {
@@ -157,10 +205,11 @@ mod tests {
         let f = parse("--targets ::2 --group-outputs --timeout 1.5").unwrap();
         assert_eq!(f.targets.as_deref(), Some("::2"));
         assert!(f.group_outputs && f.noblock.is_none());
-        assert_eq!(f.timeout, Some(1.5));
+        assert_eq!(f.timeout, Some(Duration::from_millis(1500)));
         assert_eq!(
             parse("--timeout -3").unwrap_err().to_string(),
-            ":px --timeout: -3 is not a positive number of seconds"
+            ":px --timeout: -3 is not a duration in seconds (0 < SECS <= 31536000, at most 9 \
+             decimals)"
         );
         assert_eq!(
             parse("--block --noblock").unwrap_err().to_string(),
@@ -169,12 +218,66 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_are_exact_and_bounded() {
+        let secs = |v: &str| parse(&format!("--timeout {v}")).map(|f| f.timeout.unwrap());
+        assert_eq!(secs("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(secs(".25"), Ok(Duration::from_millis(250)));
+        assert_eq!(secs("3."), Ok(Duration::from_secs(3)));
+        assert_eq!(secs("0.000000001"), Ok(Duration::from_nanos(1)));
+        assert_eq!(secs("31536000"), Ok(MAX_TIMEOUT));
+        for bad in [
+            "1e20",
+            "NaN",
+            "inf",
+            "-1",
+            "+1",
+            "0",
+            "0.0",
+            "0.0000000001",
+            "31536000.000000001",
+            "99999999999999999999",
+            ".",
+            "1.2.3",
+            "",
+            "1_000",
+        ] {
+            let err = parse(&format!("--timeout={bad}")).unwrap_err();
+            assert!(matches!(err, MagicError::BadValue { .. }), "{bad}: {err}");
+        }
+        assert_eq!(
+            parse("--timeout 1e20").unwrap_err().to_string(),
+            ":px --timeout: 1e20 is not a duration in seconds (0 < SECS <= 31536000, at most \
+             9 decimals)"
+        );
+    }
+
+    #[test]
+    fn targets_are_checked_as_they_are_written() {
+        assert_eq!(
+            parse("--targets 1:3").unwrap().targets.as_deref(),
+            Some("1:3")
+        );
+        assert_eq!(
+            parse("--targets x").unwrap_err().to_string(),
+            ":px --targets: x is not a target spec (all, 0, 0,2, 1:3 or ::2): \"x\" is not a \
+             worker id"
+        );
+        assert_eq!(
+            parse("--targets=").unwrap_err().to_string(),
+            ":px --targets: \"\" is not a target spec (all, 0, 0,2, 1:3 or ::2): empty"
+        );
+        for bad in ["1:2:0", "99999999999999999999", "-1", "1,,2", "0:1:2:3"] {
+            assert!(parse(&format!("--targets={bad}")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn given_options_override_the_defaults() {
         let defaults = parse("--targets 0 --noblock --timeout 2").unwrap();
         let plan = parse("--block").unwrap().over(&defaults).plan();
         assert_eq!(plan.targets.as_deref(), Some("0"));
         assert!(!plan.noblock);
-        assert_eq!(plan.timeout, Some(2.0));
+        assert_eq!(plan.timeout, Some(Duration::from_secs(2)));
         assert!(parse("").unwrap().over(&defaults).plan().noblock);
     }
 }

@@ -35,6 +35,7 @@ use super::code::{CodeError, ident, parse_statements, render};
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 use syn::visit_mut::VisitMut;
 
 /// Per-worker variables the kernel knows about: name → declared `mut`.
@@ -50,7 +51,7 @@ pub struct PxPlan {
     /// `--group-outputs`.
     pub group_outputs: bool,
     /// `--timeout SECS`.
-    pub timeout: Option<f64>,
+    pub timeout: Option<Duration>,
 }
 
 /// The Rust that a `:px` block becomes, and the per-worker variables it defines.
@@ -150,8 +151,9 @@ fn generate(
         None => quote!(::core::option::Option::None),
     };
     let timeout = match plan.timeout {
-        Some(secs) => {
-            quote!(::core::option::Option::Some(::std::time::Duration::from_secs_f64(#secs)))
+        Some(limit) => {
+            let (secs, nanos) = (limit.as_secs(), limit.subsec_nanos());
+            quote!(::core::option::Option::Some(::std::time::Duration::new(#secs, #nanos)))
         }
         None => quote!(::core::option::Option::None),
     };
@@ -516,7 +518,7 @@ mod tests {
         let plan = PxPlan {
             targets: Some("0,2".into()),
             group_outputs: true,
-            timeout: Some(1.5),
+            timeout: Some(Duration::from_millis(1500)),
             ..PxPlan::default()
         };
         let code = &rewrite("1", &plan, &known(&[]), &none()).unwrap().code;
@@ -531,8 +533,9 @@ mod tests {
             has(
                 code,
                 parse_quote!(::rustpx::px::PxRun {
-                    timeout: ::core::option::Option::Some(::std::time::Duration::from_secs_f64(
-                        1.5f64
+                    timeout: ::core::option::Option::Some(::std::time::Duration::new(
+                        1u64,
+                        500000000u32
                     )),
                     group_outputs: true,
                     show: true

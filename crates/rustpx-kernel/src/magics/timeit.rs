@@ -29,24 +29,36 @@ pub struct TimeitFlags {
     pub repeat: Option<u64>,
 }
 
+/// The most repeats: each keeps one measurement, and no statistic needs more.
+pub const MAX_REPEAT: u64 = 100_000;
+
+/// The most loops per repeat: the runtime divides a repeat's time by the loop count as a
+/// `u32`.
+pub const MAX_NUMBER: u64 = u32::MAX as u64;
+
 impl TimeitFlags {
     /// Reads the options of `:timeit`, checking every value.
     pub fn parse(given: &[Given<'_>]) -> Result<TimeitFlags, MagicError> {
         let mut flags = TimeitFlags::default();
         for g in given {
+            let (slot, what, max) = match g.flag.name {
+                "-n" => (&mut flags.number, "a loop count", MAX_NUMBER),
+                "-r" => (&mut flags.repeat, "a repeat count", MAX_REPEAT),
+                other => unreachable!("{other} is not in TIMEIT_FLAGS"),
+            };
             let count = g
                 .value
                 .parse::<u64>()
                 .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| {
-                    MagicError::bad_value(Timeit.name(), g.flag.name, g.value, "a count >= 1")
-                })?;
-            match g.flag.name {
-                "-n" => flags.number = Some(count),
-                "-r" => flags.repeat = Some(count),
-                other => unreachable!("{other} is not in TIMEIT_FLAGS"),
-            }
+                .filter(|n| (1..=max).contains(n));
+            *slot = Some(count.ok_or_else(|| {
+                MagicError::bad_value(
+                    Timeit.name(),
+                    g.flag.name,
+                    g.value,
+                    format!("{what} (1 <= {} <= {max})", g.flag.value.unwrap_or("N")),
+                )
+            })?);
         }
         Ok(flags)
     }
@@ -95,5 +107,37 @@ impl Magic for Timeit {
                 || { #(#stmts)* },
             );
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::magics::flags::split;
+
+    fn parse(text: &str) -> Result<TimeitFlags, MagicError> {
+        TimeitFlags::parse(&split(&Timeit, text)?.0)
+    }
+
+    #[test]
+    fn counts_are_bounded() {
+        assert_eq!(
+            parse("-n 4294967295 -r 100000"),
+            Ok(TimeitFlags {
+                number: Some(MAX_NUMBER),
+                repeat: Some(MAX_REPEAT)
+            })
+        );
+        assert_eq!(
+            parse("-n 4294967296").unwrap_err().to_string(),
+            ":timeit -n: 4294967296 is not a loop count (1 <= N <= 4294967295)"
+        );
+        assert_eq!(
+            parse("-r 18446744073709551616").unwrap_err().to_string(),
+            ":timeit -r: 18446744073709551616 is not a repeat count (1 <= R <= 100000)"
+        );
+        for bad in ["-n 0", "-r 0", "-n -1", "-n 1.5", "-n x", "-r=", "-r 1e3"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

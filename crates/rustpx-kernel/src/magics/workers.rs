@@ -5,6 +5,10 @@ use super::dispatch::Changes;
 use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
 use quote::quote;
 
+/// The most workers `:workers N` starts: each is a thread of the kernel's child process,
+/// and more than this is a typo rather than a machine.
+pub const MAX_WORKERS: usize = 1024;
+
 /// The `:workers` magic.
 pub struct Workers;
 
@@ -29,14 +33,37 @@ impl Magic for Workers {
         match call.code.trim() {
             "" => Ok(Rewrite::Code(render(&quote!(rustpx::px::workers()?)))),
             n => match n.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(Rewrite::Code(render(&quote!(rustpx::px::set_workers(#n)?)))),
+                Ok(n) if (1..=MAX_WORKERS).contains(&n) => {
+                    Ok(Rewrite::Code(render(&quote!(rustpx::px::set_workers(#n)?))))
+                }
                 _ => Err(MagicError::bad_value(
                     self.name(),
                     "N",
                     n,
-                    "a worker count (N >= 1)",
+                    format!("a worker count (1 <= N <= {MAX_WORKERS})"),
                 )),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_counts_are_bounded() {
+        let m = Magics::default();
+        assert!(m.prepare(":workers 1024").is_ok());
+        for bad in ["0", "1025", "-1", "zero", "18446744073709551616", "2 3"] {
+            let err = m
+                .prepare(&format!(":workers {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(":workers N: {bad} is not a worker count (1 <= N <= 1024)")
+            );
         }
     }
 }
