@@ -7,6 +7,7 @@
 //! session's earlier cells that match the word at the cursor.
 
 use super::execute::Executor;
+use super::magics::MAGICS;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -38,7 +39,8 @@ const PRELUDE_NAMES: &[&str] = &[
     "default_client",
 ];
 
-const COMMANDS: &[&str] = &[
+/// evcxr's commands; the kernel's own are listed in [`MAGICS`].
+const EVCXR_COMMANDS: &[&str] = &[
     ":dep",
     ":vars",
     ":opt",
@@ -54,7 +56,6 @@ const COMMANDS: &[&str] = &[
     ":cache",
     ":toolchain",
     ":offline",
-    ":rustpx",
 ];
 
 /// Byte offset of the `cursor` (counted in Unicode code points, protocol 5.2+).
@@ -114,7 +115,8 @@ fn fallback(code: &str, pos: usize, history: &[String]) -> (usize, Vec<String>) 
         }
     };
     if word.starts_with(':') {
-        COMMANDS.iter().for_each(|c| add(c));
+        EVCXR_COMMANDS.iter().for_each(|c| add(c));
+        MAGICS.iter().for_each(|m| add(m.name()));
     } else {
         for source in history
             .iter()

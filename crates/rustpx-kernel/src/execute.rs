@@ -7,7 +7,7 @@
 use super::errors::CellError;
 use super::history::History;
 use super::interrupt::Interrupter;
-use super::magics::{self, Action, ParallelMagics, Prepared};
+use super::magics::{self, Magics, Prepared};
 use super::outbox::Outbox;
 use super::output::{self, CellOutput, SharedCell};
 use super::session;
@@ -55,7 +55,7 @@ impl Executor {
             count: 0,
             startup_error: None,
             readers: None,
-            magics: ParallelMagics::default(),
+            magics: Magics::default(),
             pending_magics: None,
         };
         let _ = std::thread::Builder::new()
@@ -91,7 +91,7 @@ struct ExecutorThread {
     /// The context's output readers, settled after each cell.
     readers: Option<output::OutputReaders>,
     /// `:px`, `:autopx`, … state; changed only by cells that succeed.
-    magics: ParallelMagics,
+    magics: Magics,
     /// What the running cell's magics change if it succeeds.
     pending_magics: Option<Prepared>,
 }
@@ -259,22 +259,13 @@ impl ExecutorThread {
         if let Some(error) = &self.startup_error {
             return Err(CellError::not_started(error.clone()));
         }
-        let action = match magics::dispatch(code) {
-            Ok(action) => action,
-            Err(message) => return Err(CellError::message("MagicError", message)),
-        };
-        let (code, append_help) = match action {
-            Action::Evaluate(code) => (code, false),
-            Action::EvaluateThenAppendHelp(code) => (code, true),
-            Action::Reply(outputs) => return Ok(outputs),
-        };
         if let Some(ctx) = self.context.lock().as_ref() {
             self.magics
                 .observe_variable_types(ctx.variables_and_types());
         }
         let prepared = self
             .magics
-            .prepare(&code)
+            .prepare(code)
             .map_err(|e| CellError::message("MagicError", e.to_string()))?;
         for note in &prepared.notes {
             self.outbox.publish(request.iopub(
@@ -283,7 +274,15 @@ impl ExecutorThread {
             ));
         }
         let code = prepared.code.clone();
+        let (reply, append_help) = (prepared.reply.clone(), prepared.append_help);
         self.pending_magics = Some(prepared);
+        if let Some(text) = reply {
+            let mut outputs = EvalOutputs::new();
+            outputs
+                .content_by_mime_type
+                .insert("text/plain".into(), text);
+            return Ok(outputs);
+        }
         if code.trim().is_empty() {
             return Ok(EvalOutputs::new());
         }

@@ -1,132 +1,163 @@
-//! Options of the parallel magics, parsed with clap from the words before the code.
+//! The options of a magic: the words between its name and its code.
 //!
 //! A magic line is `:NAME [options] [code]`. The options are the leading words that
-//! start with `-` (with the value of those that take one); everything after them is code,
-//! so Rust code that happens to start with `-` after the options is left alone.
+//! start with `--` or with `-` and a letter, each looked up in the magic's
+//! [`Magic::flags`] table; one that takes a value takes the next word (or the text after
+//! `=`). Everything after them is code, so Rust code such as `-1 + x` after the options is
+//! left alone. What a value means is checked by the magic that owns the option.
 
-use clap::Parser;
+use super::{Magic, MagicError};
 
-/// `:px` / `:pxconfig` options (ipyparallel's `%px` flags).
-#[derive(Debug, Clone, Default, PartialEq, Parser)]
-#[command(name = ":px", no_binary_name = true, disable_help_flag = true)]
-pub struct PxFlags {
-    /// Workers to run on: `all`, `0`, `0,2`, `1:3`, `::2`.
-    #[arg(long, value_name = "SPEC")]
-    pub targets: Option<String>,
-    /// Return at once; `:pxresult` shows the outcome.
-    #[arg(long, conflicts_with = "block")]
-    pub noblock: bool,
-    /// Wait for every worker (the default).
-    #[arg(long)]
-    pub block: bool,
-    /// Show output grouped by worker instead of in arrival order.
-    #[arg(long)]
-    pub group_outputs: bool,
-    /// Fail workers still running after this many seconds.
-    #[arg(long, value_name = "SECS", value_parser = positive_secs)]
-    pub timeout: Option<f64>,
+/// An option a magic accepts, as its [`Magic::flags`] table lists it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Flag {
+    /// As written, with its dashes: `--targets`, `-n`.
+    pub name: &'static str,
+    /// The name of its value in the usage text (`SPEC`); `None` for a switch.
+    pub value: Option<&'static str>,
 }
 
-/// `:timeit` options (IPython's `%%timeit -n N -r R`).
-#[derive(Debug, Clone, Default, PartialEq, Parser)]
-#[command(name = ":timeit", no_binary_name = true, disable_help_flag = true)]
-pub struct TimeitFlags {
-    /// Loops per repeat (chosen automatically when absent).
-    #[arg(short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub number: Option<u64>,
-    /// Repeats (7 when absent).
-    #[arg(short = 'r', value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
-    pub repeat: Option<u64>,
+/// An option as written in a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Given<'a> {
+    /// The option.
+    pub flag: &'static Flag,
+    /// Its value; empty for a switch.
+    pub value: &'a str,
 }
 
-fn positive_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("`{s}` is not a positive number of seconds")),
+/// Whether `word` is written as an option rather than as the start of code.
+fn is_option(word: &str) -> bool {
+    let mut chars = word.chars();
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some('-'), Some('-'), Some(c)) => c.is_ascii_alphabetic(),
+        (Some('-'), Some(c), _) => c.is_ascii_alphabetic(),
+        _ => false,
     }
 }
 
-/// Options that take a value, so the splitter knows the next word is not code.
-const TAKES_VALUE: &[&str] = &["--targets", "--timeout", "-n", "-r"];
+/// The first whitespace-separated word of `text` (which starts with no whitespace) and
+/// the text after it, from its next word on.
+fn next_word(text: &str) -> (&str, &str) {
+    let end = text.find(char::is_whitespace).unwrap_or(text.len());
+    (&text[..end], text[end..].trim_start())
+}
 
-/// Splits `words` (the text after the magic's name) into option words and the code
-/// that follows them, keeping the code's original spacing.
-pub fn split_options(text: &str) -> (Vec<String>, &str) {
-    let mut words = Vec::new();
+/// Splits `text` (what follows the magic's name) into `magic`'s options and the code
+/// after them, keeping the code's original spacing.
+pub fn split<'a>(
+    magic: &dyn Magic,
+    text: &'a str,
+) -> Result<(Vec<Given<'a>>, &'a str), MagicError> {
+    let mut given: Vec<Given<'a>> = Vec::new();
     let mut rest = text.trim_start();
     loop {
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let word = &rest[..end];
-        if !word.starts_with('-') || word == "-" {
-            break;
+        let (word, after) = next_word(rest);
+        if !is_option(word) {
+            return Ok((given, rest));
         }
-        words.push(word.to_string());
-        rest = rest[end..].trim_start();
-        let takes_value = TAKES_VALUE.contains(&word) && !word.contains('=');
-        if takes_value && !rest.is_empty() {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            words.push(rest[..end].to_string());
-            rest = rest[end..].trim_start();
+        rest = after;
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (word, None),
+        };
+        let flag = magic
+            .flags()
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| MagicError::UnknownFlag {
+                magic: magic.name(),
+                flag: word.to_string(),
+                usage: magic.usage(),
+            })?;
+        if given.iter().any(|g| std::ptr::eq(g.flag, flag)) {
+            return Err(MagicError::Repeated {
+                magic: magic.name(),
+                flag: flag.name,
+            });
         }
+        let value = match (flag.value, inline) {
+            (Some(_), Some(value)) => value,
+            (Some(value_name), None) => {
+                let (value, after) = next_word(rest);
+                if value.is_empty() {
+                    return Err(MagicError::MissingValue {
+                        magic: magic.name(),
+                        flag: flag.name,
+                        value_name,
+                    });
+                }
+                rest = after;
+                value
+            }
+            (None, Some(value)) => {
+                return Err(MagicError::UnexpectedValue {
+                    magic: magic.name(),
+                    flag: flag.name,
+                    value: value.to_string(),
+                });
+            }
+            (None, None) => "",
+        };
+        given.push(Given { flag, value });
     }
-    (words, rest)
 }
 
-/// Parses option words for the magic `name`, turning clap's message into one line that
-/// names the magic.
-pub fn parse_flags<P: Parser>(name: &str, words: &[String]) -> Result<P, String> {
-    P::try_parse_from(words).map_err(|e| {
-        let msg = e.kind().as_str().map(str::to_string).unwrap_or_default();
-        let detail = e
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ")
-            .to_string();
-        if detail.is_empty() {
-            format!(":{name}: {msg}")
-        } else {
-            format!(":{name}: {detail}")
-        }
-    })
+/// Fails unless `call` has no code: for magics that take only options.
+pub fn no_code(magic: &dyn Magic, code: &str) -> Result<(), MagicError> {
+    match code.trim() {
+        "" => Ok(()),
+        extra => Err(MagicError::Usage(format!(
+            "{} takes no code, got `{extra}` (usage: {} {})",
+            magic.name(),
+            magic.name(),
+            magic.usage()
+        ))),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::magics::px::Px;
+    use crate::magics::timeit::Timeit;
+
+    fn words<'a>(magic: &dyn Magic, text: &'a str) -> (Vec<(&'static str, &'a str)>, &'a str) {
+        let (given, code) = split(magic, text).unwrap();
+        (given.iter().map(|g| (g.flag.name, g.value)).collect(), code)
+    }
 
     #[test]
     fn options_end_where_code_starts() {
-        let (w, code) = split_options("--targets 0,2 --noblock let x = -1;");
-        assert_eq!(w, ["--targets", "0,2", "--noblock"]);
-        assert_eq!(code, "let x = -1;");
-        let (w, code) = split_options("  -n 10 -r 3\nv.sort();");
-        assert_eq!(w, ["-n", "10", "-r", "3"]);
-        assert_eq!(code, "v.sort();");
-        assert_eq!(split_options("let y = 2;"), (vec![], "let y = 2;"));
+        assert_eq!(
+            words(&Px, "--targets 0,2 --noblock let x = -1;"),
+            (vec![("--targets", "0,2"), ("--noblock", "")], "let x = -1;")
+        );
+        assert_eq!(
+            words(&Timeit, "  -n 10 -r 3\nv.sort();"),
+            (vec![("-n", "10"), ("-r", "3")], "v.sort();")
+        );
+        assert_eq!(words(&Px, "let y = 2;"), (vec![], "let y = 2;"));
+        assert_eq!(words(&Px, "-1 + 2"), (vec![], "-1 + 2"));
+        assert_eq!(words(&Px, "--timeout=2 x"), (vec![("--timeout", "2")], "x"));
     }
 
     #[test]
-    fn px_flags_parse_and_reject() {
-        let w = |s: &str| split_options(s).0;
-        let f: PxFlags =
-            parse_flags("px", &w("--targets ::2 --group-outputs --timeout 1.5")).unwrap();
-        assert_eq!(f.targets.as_deref(), Some("::2"));
-        assert!(f.group_outputs && !f.noblock);
-        assert_eq!(f.timeout, Some(1.5));
-        let e = parse_flags::<PxFlags>("px", &w("--frobnicate")).unwrap_err();
-        assert!(e.contains("--frobnicate"), "{e}");
-        let e = parse_flags::<PxFlags>("px", &w("--timeout -3")).unwrap_err();
-        assert!(e.contains("timeout") || e.contains("-3"), "{e}");
-        let e = parse_flags::<PxFlags>("px", &w("--block --noblock")).unwrap_err();
-        assert!(e.contains("--noblock") || e.contains("--block"), "{e}");
-    }
-
-    #[test]
-    fn timeit_flags() {
-        let f: TimeitFlags = parse_flags("timeit", &split_options("-n 5 -r 2 x").0).unwrap();
-        assert_eq!((f.number, f.repeat), (Some(5), Some(2)));
-        assert!(parse_flags::<TimeitFlags>("timeit", &split_options("-n 0 x").0).is_err());
+    fn malformed_options_name_the_magic_and_the_option() {
+        let err = |text| split(&Px, text).unwrap_err().to_string();
+        assert_eq!(
+            err("--frobnicate 1"),
+            ":px: unknown option `--frobnicate` (usage: :px [--targets SPEC] \
+             [--block|--noblock] [--group-outputs] [--timeout SECS] CODE)"
+        );
+        assert_eq!(err("--timeout"), ":px --timeout: needs a value (SECS)");
+        assert_eq!(
+            err("--noblock=yes 1"),
+            ":px --noblock: takes no value, got `yes`"
+        );
+        assert_eq!(
+            err("--noblock --noblock 1"),
+            ":px --noblock: given more than once"
+        );
     }
 }

@@ -1,604 +1,283 @@
-//! Rewriting `:px` code into ordinary Rust that runs once on each target worker.
-//!
-//! The code is parsed with `syn` as the body of a block. What it becomes:
-//!
-//! ```text
-//! :px let part = worker_id() * 10;        let part = {
-//!                                             let __px_view = ::rustpx::px::view(None)?;
-//!                                             ... one input per target worker ...
-//!                                             let __px_kept = ::rustpx::px::run(&__px_view, ..,
-//!                                                 |__px_worker, ()| { let part = ..; Ok(((part,), ()), ()) })?;
-//!                                             ... unzip into PerWorker<usize> ...
-//!                                         };
-//! ```
-//!
-//! - Top-level `let` bindings are returned from every worker and become `PerWorker<T>`
-//!   notebook variables (a tuple pattern `let (a, b) = {..}` when there are several, which
-//!   evcxr records as separate variables).
-//! - A per-worker variable from an earlier `:px` that the code mentions is handed to each
-//!   worker as its own value: by reference when it was declared `let x`, as an owned clone
-//!   written back on success when it was `let mut x` (so a failure changes nothing).
-//! - `print!`-family macros and `dbg!` become `::rustpx::px_*` macros, which tag output with
-//!   the worker that printed it.
-//! - Every loop of the code itself (not those inside closures or items it defines) starts
-//!   each iteration with `::rustpx::check_cancelled()?`, so an interrupt stops a looping
-//!   `:px` cell within one iteration: the blocking run cannot return while workers still
-//!   borrow the notebook's variables, so it must ask them to stop.
-//! - Every fallible step happens before any notebook variable is assigned, so a failing
-//!   worker leaves the notebook as it was. A `let` that redefines an existing notebook
-//!   variable would still lose it (evcxr drops what a failing cell redefines), so on
-//!   failure the code hands the old values to `rustpx::px::keep` and the kernel restores
-//!   them (see `rustpx::px::keep`'s module).
+//! `:px`: run code once on each worker of the active view (ipyparallel's `%px`), and
+//! the options it shares with `:pxconfig`.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{format_ident, quote};
-use std::collections::{BTreeMap, BTreeSet};
-use syn::visit_mut::VisitMut;
+use super::dispatch::Changes;
+use super::flags::{Flag, Given};
+use super::px_rewrite::{PxPlan, rewrite};
+use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
+use std::time::Duration;
 
-/// Per-worker variables the kernel knows about: name → declared `mut`.
-pub type PerWorkerVars = BTreeMap<String, bool>;
+/// The longest `--timeout`: a year; more is a typo, and the runtime's clock arithmetic
+/// stays far from overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
-/// How a `:px` run is configured (from its flags and `:pxconfig`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PxPlan {
-    /// ipyparallel target spec, `None` for every worker of the active view.
-    pub targets: Option<String>,
-    /// `--noblock`: submit and return.
-    pub noblock: bool,
-    /// `--group-outputs`.
-    pub group_outputs: bool,
-    /// `--timeout SECS`.
-    pub timeout: Option<f64>,
-}
+/// The `:px` magic.
+pub struct Px;
 
-/// The Rust that a `:px` block becomes, and the per-worker variables it defines.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rewritten {
-    /// Code for evcxr.
-    pub code: String,
-    /// Names the code defines as `PerWorker` variables, with their mutability.
-    pub defines: Vec<(String, bool)>,
-    /// Existing notebook variables among `defines`: kept by the code if it fails, for
-    /// the kernel to restore.
-    pub kept: Vec<String>,
-}
-
-/// Why `:px` code cannot be rewritten.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum PxError {
-    /// The code does not parse as Rust statements.
-    #[error(":px: cannot parse the code: {message} (line {line}, column {column})")]
-    Parse {
-        /// syn's message.
-        message: String,
-        /// 1-based line within the `:px` code.
-        line: usize,
-        /// 1-based column.
-        column: usize,
+/// The options of `:px` and `:pxconfig`.
+pub static PX_FLAGS: &[Flag] = &[
+    Flag {
+        name: "--targets",
+        value: Some("SPEC"),
     },
-    /// `--noblock` code tried to define per-worker variables.
-    #[error(
-        ":px --noblock cannot define variables (`{0}`): the run finishes after the cell, \
-         so there is nowhere to keep them; run it without --noblock"
-    )]
-    NoblockDefines(String),
-    /// There is no code to run.
-    #[error(":px needs code to run, on the same line or on the lines below it")]
-    Empty,
+    Flag {
+        name: "--block",
+        value: None,
+    },
+    Flag {
+        name: "--noblock",
+        value: None,
+    },
+    Flag {
+        name: "--group-outputs",
+        value: None,
+    },
+    Flag {
+        name: "--timeout",
+        value: Some("SECS"),
+    },
+];
+
+/// `:px` / `:pxconfig` options as given; absent ones fall back to the `:pxconfig`
+/// defaults (see [`PxFlags::over`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PxFlags {
+    /// Workers to run on, as written: `all`, `0`, `0,2`, `1:3`, `::2` (checked with
+    /// [`rustpx::Targets::parse`]; the ids are checked against the workers when it runs).
+    pub targets: Option<String>,
+    /// `--block` (`Some(false)`) or `--noblock` (`Some(true)`).
+    pub noblock: Option<bool>,
+    /// Show output grouped by worker instead of in arrival order.
+    pub group_outputs: bool,
+    /// Fail workers still running after this long.
+    pub timeout: Option<Duration>,
 }
 
-/// Rewrites the `:px` code `code` under `plan`, given the per-worker variables already
-/// defined in the notebook and the names of all its variables (`existing`).
-pub fn rewrite(
-    code: &str,
-    plan: &PxPlan,
-    known: &PerWorkerVars,
-    existing: &BTreeSet<String>,
-) -> Result<Rewritten, PxError> {
-    if code.trim().is_empty() {
-        return Err(PxError::Empty);
-    }
-    let mut block: syn::Block = syn::parse_str(&format!("{{\n{code}\n}}")).map_err(|e| {
-        let start = e.span().start();
-        PxError::Parse {
-            message: e.to_string(),
-            // The wrapper adds one line before the code.
-            line: start.line.saturating_sub(1).max(1),
-            column: start.column + 1,
-        }
-    })?;
-    RoutePrints.visit_block_mut(&mut block);
-    for stmt in &mut block.stmts {
-        CancellableLoops.visit_stmt_mut(stmt);
-    }
-
-    let mut stmts = block.stmts;
-    let final_expr = match stmts.last() {
-        Some(syn::Stmt::Expr(_, None)) => match stmts.pop() {
-            Some(syn::Stmt::Expr(e, None)) => Some(e),
-            _ => unreachable!("just matched"),
-        },
-        _ => None,
-    };
-
-    let defines = top_level_bindings(&stmts);
-    if plan.noblock
-        && let Some((name, _)) = defines.first()
-    {
-        return Err(PxError::NoblockDefines(name.clone()));
-    }
-
-    let mut mentioned = BTreeSet::new();
-    collect_idents(
-        code.parse::<TokenStream>().unwrap_or_default(),
-        &mut mentioned,
-    );
-    let inputs: Vec<(&String, bool)> = known
-        .iter()
-        .filter(|(name, _)| mentioned.contains(name.as_str()))
-        .map(|(name, mutable)| (name, *mutable && !plan.noblock))
-        .collect();
-
-    let kept: Vec<String> = defines
-        .iter()
-        .map(|(name, _)| name.clone())
-        .filter(|name| existing.contains(name))
-        .collect();
-    let tokens = generate(&stmts, final_expr.as_ref(), &defines, &kept, &inputs, plan);
-    Ok(Rewritten {
-        code: tokens.to_string(),
-        defines,
-        kept,
-    })
-}
-
-fn generate(
-    stmts: &[syn::Stmt],
-    final_expr: Option<&syn::Expr>,
-    defines: &[(String, bool)],
-    kept: &[String],
-    inputs: &[(&String, bool)],
-    plan: &PxPlan,
-) -> TokenStream {
-    let targets = match &plan.targets {
-        Some(spec) => quote!(::core::option::Option::Some(#spec)),
-        None => quote!(::core::option::Option::None),
-    };
-    let timeout = match plan.timeout {
-        Some(secs) => {
-            quote!(::core::option::Option::Some(::std::time::Duration::from_secs_f64(#secs)))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    let group = plan.group_outputs;
-    let show = final_expr.is_some();
-    let options = quote! {
-        ::rustpx::px::PxRun { timeout: #timeout, group_outputs: #group, show: #show }
-    };
-
-    let ident = |n: &str| syn::Ident::new(n, Span::call_site());
-    // Each worker's input: immutable per-worker variables by reference (blocking) or by
-    // clone ('static, --noblock); mutable ones as an owned clone written back on success.
-    let input_exprs = inputs.iter().map(|(name, mutable)| {
-        let var = ident(name);
-        let by_value = *mutable || plan.noblock;
-        let clone = by_value.then(|| quote!(.clone()));
-        quote!(::rustpx::px::input(&#var, #name, __px_id)? #clone)
-    });
-    let input_pats = inputs.iter().map(|(name, mutable)| {
-        let var = ident(name);
-        if *mutable {
-            quote!(mut #var)
-        } else {
-            quote!(#var)
-        }
-    });
-    let final_value = match final_expr {
-        Some(e) => quote!(#e),
-        None => quote!(()),
-    };
-    let prologue = quote! {
-        let __px_view = ::rustpx::px::view(#targets)?;
-        let __px_inputs = __px_view
-            .targets()
-            .iter()
-            .map(|&__px_id| ::core::result::Result::<_, ::rustpx::Error>::Ok(( #(#input_exprs,)* )))
-            .collect::<::core::result::Result<::std::vec::Vec<_>, _>>()?;
-    };
-
-    if plan.noblock {
-        // Same meaning as a blocking run: an immutable per-worker variable is `&T`.
-        let noblock_refs: Vec<_> = inputs.iter().map(|(n, _)| ident(n)).collect();
-        return quote! {
-            {
-                #prologue
-                ::rustpx::px::submit(&__px_view, #options, __px_inputs,
-                    move |__px_worker: &::rustpx::Worker, ( #(#input_pats,)* )| -> ::core::result::Result<_, ::rustpx::px::BoxError> {
-                        #( let #noblock_refs = &#noblock_refs; )*
-                        #(#stmts)*
-                        ::core::result::Result::Ok(#final_value)
-                    })?;
-            }
-        };
-    }
-
-    let def_vars: Vec<_> = defines.iter().map(|(n, _)| ident(n)).collect();
-    let mut_vars: Vec<_> = inputs
-        .iter()
-        .filter(|(_, m)| *m)
-        .map(|(n, _)| ident(n))
-        .collect();
-    let def_tmps: Vec<_> = (0..defines.len())
-        .map(|i| format_ident!("__px_d{i}"))
-        .collect();
-    let mut_tmps: Vec<_> = (0..mut_vars.len())
-        .map(|i| format_ident!("__px_m{i}"))
-        .collect();
-    let def_vecs: Vec<_> = (0..defines.len())
-        .map(|i| format_ident!("__px_dv{i}"))
-        .collect();
-
-    let kept_vars = kept.iter().map(|n| ident(n));
-    let run = quote! {
-        #[allow(unused_mut, unused_variables)]
-        let __px_outcome = (|| -> ::core::result::Result<_, ::rustpx::Error> {
-            #prologue
-            // Inline, so the closure's parameter types are inferred from `run`'s bounds.
-            ::rustpx::px::run(&__px_view, #options, __px_inputs,
-                |__px_worker: &::rustpx::Worker, ( #(#input_pats,)* )|
-                    -> ::core::result::Result<_, ::rustpx::px::BoxError> {
-                #(#stmts)*
-                let __px_final = #final_value;
-                ::core::result::Result::Ok(((( #(#def_vars,)* ), ( #(#mut_vars,)* )), __px_final))
-            })
-        })();
-        let __px_kept = match __px_outcome {
-            ::core::result::Result::Ok(__px_kept) => __px_kept,
-            ::core::result::Result::Err(__px_error) => {
-                #( ::rustpx::px::keep(#kept, #kept_vars); )*
-                // Leave through `?`, not `return`: evcxr wraps a cell in a function that
-                // can return an error only after such a `?` failed to compile without it.
-                ::core::result::Result::<(), ::rustpx::Error>::Err(__px_error)?;
-                ::core::unreachable!()
-            }
-        };
-        let mut __px_ids = ::std::vec::Vec::new();
-        #( let mut #def_vecs = ::std::vec::Vec::new(); )*
-        for (__px_id, (( #(#def_tmps,)* ), ( #(#mut_tmps,)* ))) in __px_kept.into_pairs() {
-            __px_ids.push(__px_id);
-            #( #def_vecs.push(#def_tmps); )*
-            #( #mut_vars[__px_id] = #mut_tmps; )*
-        }
-    };
-    let collected = def_vecs
-        .iter()
-        .map(|v| quote!(__px_ids.iter().copied().zip(#v).collect::<::rustpx::PerWorker<_>>()));
-    let lhs = defines.iter().map(|(n, m)| {
-        let v = ident(n);
-        if *m { quote!(mut #v) } else { quote!(#v) }
-    });
-    match defines.len() {
-        0 => quote!({ #run };),
-        1 => quote!(let #(#lhs)* = { #run #(#collected)* };),
-        _ => quote!(let ( #(#lhs,)* ) = { #run ( #(#collected,)* ) };),
-    }
-}
-
-/// Names bound by the top-level `let` statements, in order, last mutability winning.
-fn top_level_bindings(stmts: &[syn::Stmt]) -> Vec<(String, bool)> {
-    let mut out: Vec<(String, bool)> = Vec::new();
-    for stmt in stmts {
-        if let syn::Stmt::Local(local) = stmt {
-            pattern_bindings(&local.pat, &mut out);
-        }
-    }
-    out
-}
-
-fn pattern_bindings(pat: &syn::Pat, out: &mut Vec<(String, bool)>) {
-    match pat {
-        syn::Pat::Ident(p) => {
-            let name = p.ident.to_string();
-            let mutable = p.mutability.is_some();
-            out.retain(|(n, _)| *n != name);
-            out.push((name, mutable));
-        }
-        syn::Pat::Type(p) => pattern_bindings(&p.pat, out),
-        syn::Pat::Tuple(p) => p.elems.iter().for_each(|e| pattern_bindings(e, out)),
-        syn::Pat::TupleStruct(p) => p.elems.iter().for_each(|e| pattern_bindings(e, out)),
-        syn::Pat::Struct(p) => p.fields.iter().for_each(|f| pattern_bindings(&f.pat, out)),
-        syn::Pat::Slice(p) => p.elems.iter().for_each(|e| pattern_bindings(e, out)),
-        syn::Pat::Reference(p) => pattern_bindings(&p.pat, out),
-        syn::Pat::Paren(p) => pattern_bindings(&p.pat, out),
-        _ => {}
-    }
-}
-
-/// Every identifier in the code, including those inside macro arguments and the inline
-/// arguments of format strings (`println!("{part}")`), so a per-worker variable used only
-/// there is still handed to the workers.
-fn collect_idents(tokens: TokenStream, out: &mut BTreeSet<String>) {
-    for tt in tokens {
-        match tt {
-            TokenTree::Ident(i) => {
-                out.insert(i.to_string());
-            }
-            TokenTree::Group(g) => collect_idents(g.stream(), out),
-            TokenTree::Literal(l) => format_string_idents(&l.to_string(), out),
-            TokenTree::Punct(_) => {}
-        }
-    }
-}
-
-fn format_string_idents(literal: &str, out: &mut BTreeSet<String>) {
-    if !literal.ends_with('"') {
-        return;
-    }
-    let mut rest = literal;
-    while let Some(open) = rest.find('{') {
-        rest = &rest[open + 1..];
-        if let Some(stripped) = rest.strip_prefix('{') {
-            rest = stripped;
-            continue;
-        }
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        if name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_')
-        {
-            out.insert(name);
-        }
-    }
-}
-
-/// Routes `print!`, `println!`, `eprint!`, `eprintln!` and `dbg!` to rustpx's per-worker
-/// versions.
-struct RoutePrints;
-
-impl VisitMut for RoutePrints {
-    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
-        if let Some(name) = mac.path.get_ident() {
-            let routed = match name.to_string().as_str() {
-                "print" => Some("px_print"),
-                "println" => Some("px_println"),
-                "eprint" => Some("px_eprint"),
-                "eprintln" => Some("px_eprintln"),
-                "dbg" => Some("px_dbg"),
-                _ => None,
-            };
-            if let Some(routed) = routed {
-                let routed = syn::Ident::new(routed, name.span());
-                mac.path = syn::parse_quote!(::rustpx::#routed);
+impl PxFlags {
+    /// Reads the options of `magic` (`:px` or `:pxconfig`), checking every value.
+    pub fn parse(magic: &'static str, given: &[Given<'_>]) -> Result<PxFlags, MagicError> {
+        let mut flags = PxFlags::default();
+        for g in given {
+            match g.flag.name {
+                "--targets" => flags.targets = Some(target_spec(magic, g.value)?),
+                "--block" | "--noblock" => {
+                    if flags.noblock.is_some() {
+                        return Err(MagicError::Conflict {
+                            magic,
+                            first: "--block",
+                            second: "--noblock",
+                        });
+                    }
+                    flags.noblock = Some(g.flag.name == "--noblock");
+                }
+                "--group-outputs" => flags.group_outputs = true,
+                "--timeout" => flags.timeout = Some(timeout(magic, g.value)?),
+                other => unreachable!("{other} is not in PX_FLAGS"),
             }
         }
-        syn::visit_mut::visit_macro_mut(self, mac);
+        Ok(flags)
     }
-}
 
-/// Makes the loops of `:px` code stop when the run is cancelled (interrupt, timeout).
-/// Closures, async blocks and items are left alone: there `?` would return from them.
-struct CancellableLoops;
-
-impl VisitMut for CancellableLoops {
-    fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
-        let body = match expr {
-            syn::Expr::Closure(_) | syn::Expr::Async(_) | syn::Expr::Const(_) => return,
-            syn::Expr::ForLoop(e) => Some(&mut e.body),
-            syn::Expr::While(e) => Some(&mut e.body),
-            syn::Expr::Loop(e) => Some(&mut e.body),
-            _ => None,
-        };
-        if let Some(body) = body {
-            body.stmts
-                .insert(0, syn::parse_quote!(::rustpx::check_cancelled()?;));
+    /// These options over `defaults` (set by `:pxconfig`).
+    pub fn over(&self, defaults: &PxFlags) -> PxFlags {
+        PxFlags {
+            targets: self.targets.clone().or_else(|| defaults.targets.clone()),
+            noblock: self.noblock.or(defaults.noblock),
+            group_outputs: self.group_outputs || defaults.group_outputs,
+            timeout: self.timeout.or(defaults.timeout),
         }
-        syn::visit_mut::visit_expr_mut(self, expr);
     }
 
-    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    /// How a `:px` with these options runs.
+    pub fn plan(&self) -> PxPlan {
+        PxPlan {
+            targets: self.targets.clone(),
+            noblock: self.noblock.unwrap_or(false),
+            group_outputs: self.group_outputs,
+            timeout: self.timeout,
+        }
+    }
 }
 
-/// Names (and whether declared `mut`) that an ordinary (non-`:px`) cell binds with
-/// top-level `let`s: the kernel forgets them as `:px` variables, because they now hold
-/// ordinary values.
-pub fn ordinary_bindings(code: &str) -> Vec<(String, bool)> {
-    match syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) {
-        Ok(block) => top_level_bindings(&block.stmts),
-        Err(_) => Vec::new(),
+/// A `--targets` value that parses as ipyparallel's target syntax.
+fn target_spec(magic: &'static str, value: &str) -> Result<String, MagicError> {
+    match rustpx::Targets::parse(value) {
+        Ok(_) => Ok(value.to_string()),
+        Err(rustpx::Error::BadTargets { reason, .. }) => Err(MagicError::bad_value(
+            magic,
+            "--targets",
+            value,
+            format!("a target spec (all, 0, 0,2, 1:3 or ::2): {reason}"),
+        )),
+        Err(other) => Err(MagicError::bad_value(
+            magic,
+            "--targets",
+            value,
+            other.to_string(),
+        )),
+    }
+}
+
+/// A `--timeout` value: decimal seconds, read exactly (so no float rounds to zero or
+/// overflows a `Duration`), within `0 < SECS <= MAX_TIMEOUT`.
+fn timeout(magic: &'static str, value: &str) -> Result<Duration, MagicError> {
+    decimal_secs(value)
+        .filter(|d| !d.is_zero() && *d <= MAX_TIMEOUT)
+        .ok_or_else(|| {
+            MagicError::bad_value(
+                magic,
+                "--timeout",
+                value,
+                format!(
+                    "a duration in seconds (0 < SECS <= {}, at most 9 decimals)",
+                    MAX_TIMEOUT.as_secs()
+                ),
+            )
+        })
+}
+
+/// `12`, `0.5`, `.25`, `3.` as a duration; `None` for anything else (signs, exponents,
+/// NaN, more than nanosecond precision, or more seconds than a `u64` holds).
+fn decimal_secs(text: &str) -> Option<Duration> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || frac.len() > 9 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let secs = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let nanos = format!("{frac:0<9}").parse().ok()?;
+    Some(Duration::new(secs, nanos))
+}
+
+impl Magic for Px {
+    fn name(&self) -> &'static str {
+        ":px"
+    }
+
+    fn usage(&self) -> &'static str {
+        "[--targets SPEC] [--block|--noblock] [--group-outputs] [--timeout SECS] CODE"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Run CODE once on each worker of the active view (a line, or the rest of the cell \
+         when :px is alone on the first line); `let` defines PerWorker variables; SPEC is \
+         all, 0, 0,2, 1:3 or ::2"
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::LineOrCell
+    }
+
+    fn flags(&self) -> &'static [Flag] {
+        PX_FLAGS
+    }
+
+    fn rewrite(
+        &self,
+        call: &Call<'_>,
+        magics: &Magics,
+        changes: &mut Changes,
+    ) -> Result<Rewrite, MagicError> {
+        let flags = PxFlags::parse(self.name(), &call.flags)?;
+        let plan = flags.over(magics.px_defaults()).plan();
+        let rewritten = rewrite(call.code, &plan, &magics.known(), &magics.existing())?;
+        changes.define.extend(rewritten.defines);
+        changes.kept.extend(rewritten.kept);
+        Ok(Rewrite::Code(rewritten.code))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::magics::flags::split;
 
-    fn none() -> BTreeSet<String> {
-        BTreeSet::new()
-    }
-
-    fn known(vars: &[(&str, bool)]) -> PerWorkerVars {
-        vars.iter().map(|(n, m)| (n.to_string(), *m)).collect()
-    }
-
-    fn squash(s: &str) -> String {
-        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    fn parse(text: &str) -> Result<PxFlags, MagicError> {
+        PxFlags::parse(":px", &split(&Px, text)?.0)
     }
 
     #[test]
-    fn a_let_becomes_a_per_worker_variable() {
-        let r = rewrite(
-            "let part = worker_id() * 10;",
-            &PxPlan::default(),
-            &known(&[]),
-            &none(),
-        )
-        .unwrap();
-        assert_eq!(r.defines, [("part".to_string(), false)]);
-        let code = squash(&r.code);
-        assert!(code.starts_with("let part = {"), "{code}");
-        assert!(code.contains(":: rustpx :: px :: run"), "{code}");
-        assert!(
-            code.contains("collect :: < :: rustpx :: PerWorker < _ >"),
-            "{code}"
-        );
-        syn::parse_str::<syn::Block>(&format!("{{{}}}", r.code)).expect("generated code parses");
-    }
-
-    #[test]
-    fn several_lets_make_a_tuple_pattern_with_mutability() {
-        let r = rewrite(
-            "let mut a = 1; let (b, c) = (2, 3);",
-            &PxPlan::default(),
-            &known(&[]),
-            &none(),
-        )
-        .unwrap();
+    fn flags_parse_and_reject() {
+        let f = parse("--targets ::2 --group-outputs --timeout 1.5").unwrap();
+        assert_eq!(f.targets.as_deref(), Some("::2"));
+        assert!(f.group_outputs && f.noblock.is_none());
+        assert_eq!(f.timeout, Some(Duration::from_millis(1500)));
         assert_eq!(
-            r.defines,
-            [("a".into(), true), ("b".into(), false), ("c".into(), false)]
-        );
-        assert!(
-            squash(&r.code).starts_with("let (mut a , b , c ,) = {"),
-            "{}",
-            r.code
-        );
-    }
-
-    #[test]
-    fn known_variables_become_inputs_only_when_mentioned() {
-        let vars = known(&[("chunks", false), ("acc", true), ("unused", false)]);
-        let r = rewrite(
-            "acc += chunks.len(); println!(\"{acc}\");",
-            &PxPlan::default(),
-            &vars,
-            &none(),
-        )
-        .unwrap();
-        let code = squash(&r.code);
-        assert!(
-            code.contains(r#"input (& chunks , "chunks" , __px_id) ?"#),
-            "{code}"
-        );
-        assert!(
-            code.contains(r#"input (& acc , "acc" , __px_id) ? . clone ()"#),
-            "{code}"
-        );
-        assert!(!code.contains("& unused"), "{code}");
-        assert!(
-            code.contains("acc [__px_id] = __px_m0"),
-            "mutable written back: {code}"
-        );
-        assert!(code.contains(":: rustpx :: px_println !"), "{code}");
-        assert!(r.defines.is_empty());
-    }
-
-    #[test]
-    fn final_expression_is_shown() {
-        let r = rewrite("worker_id() + 1", &PxPlan::default(), &known(&[]), &none()).unwrap();
-        let code = squash(&r.code);
-        assert!(code.contains("show : true"), "{code}");
-        assert!(
-            code.contains("let __px_final = worker_id () + 1 ;"),
-            "{code}"
-        );
-        let r = rewrite("let x = 1;", &PxPlan::default(), &known(&[]), &none()).unwrap();
-        assert!(squash(&r.code).contains("show : false"));
-    }
-
-    #[test]
-    fn options_reach_the_runtime() {
-        let plan = PxPlan {
-            targets: Some("0,2".into()),
-            group_outputs: true,
-            timeout: Some(1.5),
-            ..PxPlan::default()
-        };
-        let code = squash(&rewrite("1", &plan, &known(&[]), &none()).unwrap().code);
-        assert!(
-            code.contains(r#"view (:: core :: option :: Option :: Some ("0,2"))"#),
-            "{code}"
-        );
-        assert!(code.contains("from_secs_f64 (1.5"), "{code}");
-        assert!(code.contains("group_outputs : true"), "{code}");
-    }
-
-    #[test]
-    fn noblock_submits_and_refuses_definitions() {
-        let plan = PxPlan {
-            noblock: true,
-            ..PxPlan::default()
-        };
-        let r = rewrite("part + 1", &plan, &known(&[("part", true)]), &none()).unwrap();
-        let code = squash(&r.code);
-        assert!(code.contains(":: rustpx :: px :: submit"), "{code}");
-        assert!(code.contains("move |"), "{code}");
-        assert!(
-            code.contains(r#"input (& part , "part" , __px_id) ? . clone ()"#),
-            "{code}"
+            parse("--timeout -3").unwrap_err().to_string(),
+            ":px --timeout: -3 is not a duration in seconds (0 < SECS <= 31536000, at most 9 \
+             decimals)"
         );
         assert_eq!(
-            rewrite("let y = 1;", &plan, &known(&[]), &none()),
-            Err(PxError::NoblockDefines("y".into()))
+            parse("--block --noblock").unwrap_err().to_string(),
+            ":px: --block and --noblock cannot be used together"
         );
     }
 
     #[test]
-    fn bad_code_is_reported_with_its_position() {
-        match rewrite("let x = ;\n", &PxPlan::default(), &known(&[]), &none()) {
-            Err(PxError::Parse { line, .. }) => assert_eq!(line, 1),
-            other => panic!("{other:?}"),
+    fn timeouts_are_exact_and_bounded() {
+        let secs = |v: &str| parse(&format!("--timeout {v}")).map(|f| f.timeout.unwrap());
+        assert_eq!(secs("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(secs(".25"), Ok(Duration::from_millis(250)));
+        assert_eq!(secs("3."), Ok(Duration::from_secs(3)));
+        assert_eq!(secs("0.000000001"), Ok(Duration::from_nanos(1)));
+        assert_eq!(secs("31536000"), Ok(MAX_TIMEOUT));
+        for bad in [
+            "1e20",
+            "NaN",
+            "inf",
+            "-1",
+            "+1",
+            "0",
+            "0.0",
+            "0.0000000001",
+            "31536000.000000001",
+            "99999999999999999999",
+            ".",
+            "1.2.3",
+            "",
+            "1_000",
+        ] {
+            let err = parse(&format!("--timeout={bad}")).unwrap_err();
+            assert!(matches!(err, MagicError::BadValue { .. }), "{bad}: {err}");
         }
         assert_eq!(
-            rewrite("  \n", &PxPlan::default(), &known(&[]), &none()),
-            Err(PxError::Empty)
+            parse("--timeout 1e20").unwrap_err().to_string(),
+            ":px --timeout: 1e20 is not a duration in seconds (0 < SECS <= 31536000, at most \
+             9 decimals)"
         );
     }
 
     #[test]
-    fn format_string_arguments_count_as_mentions() {
-        let mut out = BTreeSet::new();
-        format_string_idents(r#""{a} {{b}} {c:?} {0}""#, &mut out);
-        assert_eq!(out.into_iter().collect::<Vec<_>>(), ["a", "c"]);
-    }
-
-    #[test]
-    fn failures_leave_the_cell_through_a_question_mark() {
-        let r = rewrite("1", &PxPlan::default(), &known(&[]), &none()).unwrap();
-        let code = squash(&r.code);
-        assert!(code.contains("Err (__px_error) ? ;"), "{code}");
-        assert!(!code.contains("return"), "{code}");
-    }
-
-    #[test]
-    fn loops_check_for_cancellation_except_in_closures_and_items() {
-        let code = "for i in 0..3 { while true { loop { break; } } }\n\
-                    let f = |x: i32| { for _ in 0..x {} };\n\
-                    fn g() { loop {} }";
-        let r = rewrite(code, &PxPlan::default(), &known(&[]), &none()).unwrap();
-        let code = squash(&r.code);
+    fn targets_are_checked_as_they_are_written() {
         assert_eq!(
-            code.matches(":: rustpx :: check_cancelled () ?").count(),
-            3,
-            "{code}"
+            parse("--targets 1:3").unwrap().targets.as_deref(),
+            Some("1:3")
         );
-        assert!(code.contains("for _ in 0 .. x { }"), "{code}");
-        assert!(code.contains("fn g () { loop { } }"), "{code}");
+        assert_eq!(
+            parse("--targets x").unwrap_err().to_string(),
+            ":px --targets: x is not a target spec (all, 0, 0,2, 1:3 or ::2): \"x\" is not a \
+             worker id"
+        );
+        assert_eq!(
+            parse("--targets=").unwrap_err().to_string(),
+            ":px --targets: \"\" is not a target spec (all, 0, 0,2, 1:3 or ::2): empty"
+        );
+        for bad in ["1:2:0", "99999999999999999999", "-1", "1,,2", "0:1:2:3"] {
+            assert!(parse(&format!("--targets={bad}")).is_err(), "{bad}");
+        }
     }
 
     #[test]
-    fn ordinary_cells_shadow_per_worker_names() {
-        assert_eq!(
-            ordinary_bindings("let part = 5; let (a, mut b) = (1, 2); part"),
-            [
-                ("part".to_string(), false),
-                ("a".to_string(), false),
-                ("b".to_string(), true)
-            ]
-        );
-        assert!(ordinary_bindings("let x = ").is_empty());
+    fn given_options_override_the_defaults() {
+        let defaults = parse("--targets 0 --noblock --timeout 2").unwrap();
+        let plan = parse("--block").unwrap().over(&defaults).plan();
+        assert_eq!(plan.targets.as_deref(), Some("0"));
+        assert!(!plan.noblock);
+        assert_eq!(plan.timeout, Some(Duration::from_secs(2)));
+        assert!(parse("").unwrap().over(&defaults).plan().noblock);
     }
 }

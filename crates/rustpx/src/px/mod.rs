@@ -1,7 +1,7 @@
 //! The runtime side of the parallel magics (`:px`, `:pxresult`, `:workers`).
 //!
 //! The kernel rewrites `:px` code into calls to this module (see the kernel's
-//! `magics::px` for the shape of that code): [`view`] picks the target workers,
+//! `magics::px_rewrite` for the shape of that code): [`view`] picks the target workers,
 //! [`input`] hands each worker its own value of a per-worker variable, [`run`] executes
 //! the code once per worker with its output tagged by worker ([`output`]), and
 //! [`submit`] / [`result`] implement `--noblock` and `:pxresult`. Everything that can
