@@ -99,6 +99,11 @@ impl<'a, R: Send + 'a> Job<'a, R> {
         self.sink.take_all()
     }
 
+    /// Drops every outcome not yet moved out.
+    pub(crate) fn clear(&self) {
+        self.sink.clear()
+    }
+
     /// Every failure resolved so far (clones).
     pub(crate) fn errors(&self) -> Vec<TaskError> {
         self.sink.errors()

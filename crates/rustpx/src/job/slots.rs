@@ -131,6 +131,11 @@ impl<R> Slots<R> {
             .collect()
     }
 
+    /// Drops every outcome not yet moved out.
+    pub(crate) fn clear(&self) {
+        (0..self.state.len()).for_each(|i| drop(self.take(i)));
+    }
+
     fn take(&self, i: usize) -> Option<Outcome<R>> {
         self.state[i]
             .compare_exchange(DONE, TAKEN, Ordering::AcqRel, Ordering::Relaxed)
