@@ -18,6 +18,8 @@ mod slots;
 mod stream;
 pub(crate) mod wait;
 
+#[cfg(all(test, loom))]
+mod loom;
 #[cfg(test)]
 mod test;
 

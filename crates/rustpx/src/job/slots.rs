@@ -2,10 +2,11 @@
 //! for `map`, `apply` and their `_async` forms), and the mapping of what a task body
 //! did to an [`Outcome`].
 
+use crate::sync::AtomicU8;
 use crate::{Error, TaskError, TaskErrorKind, TaskErrors};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A task's result as stored: errors boxed so a slot stays small (dispatch speed).
 pub(crate) type Outcome<R> = Result<R, Box<TaskError>>;
