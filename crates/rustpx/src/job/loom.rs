@@ -37,7 +37,7 @@ fn assert_each_once(len: usize, parts: &[Vec<usize>]) {
 #[test]
 fn loom_claims_and_an_abort_hand_out_each_index_once() {
     model(|| {
-        let cursor = Arc::new(Cursor::new(0..3));
+        let cursor = Arc::new(Cursor::new(0..3, 2));
         let workers: Vec<_> = [1, usize::MAX]
             .into_iter()
             .map(|n| {
@@ -55,7 +55,7 @@ fn loom_claims_and_an_abort_hand_out_each_index_once() {
 #[test]
 fn loom_huge_claims_never_hand_out_an_index_twice() {
     model(|| {
-        let cursor = Arc::new(Cursor::new(0..2));
+        let cursor = Arc::new(Cursor::new(0..2, 2));
         let c = cursor.clone();
         let other = thread::spawn(move || claim_all(&c, 1 << 63));
         let mine = claim_all(&cursor, usize::MAX);
@@ -90,7 +90,7 @@ fn loom_completion_racing_a_time_limit_resolves_once() {
 #[test]
 fn loom_an_abort_racing_completion_finishes_each_item_once() {
     model(|| {
-        let cursor = Arc::new(Cursor::new(0..2));
+        let cursor = Arc::new(Cursor::new(0..2, 2));
         let slots = Arc::new(Slots::<usize>::new(2));
         let finished = Arc::new(AtomicUsize::new(0));
         let (c, s, f) = (cursor.clone(), slots.clone(), finished.clone());
