@@ -31,7 +31,8 @@ impl Client {
     /// Starts `n` worker threads.
     ///
     /// # Errors
-    /// [`Error::NoWorkers`] for `n == 0`; [`Error::Spawn`] if a thread cannot start.
+    /// [`Error::NoWorkers`] for `n == 0`; [`Error::Spawn`] for more than 65,536 workers
+    /// or if a thread cannot start.
     pub fn local(n: usize) -> Result<Client, Error> {
         Ok(Client {
             registry: Arc::new(Registry::new(n)?),

@@ -24,6 +24,7 @@ pub mod result;
 pub mod scatter;
 pub mod schedule;
 pub mod source;
+mod sync;
 mod targets;
 pub mod timeit;
 mod view;

@@ -98,9 +98,49 @@ fn interrupts_abort_waits_within_a_second() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].as_ref().unwrap_err().kind, TaskErrorKind::Cancelled);
 
+    // Results that borrow from the caller are all dropped before an interrupted call
+    // returns, also when another worker still holds the job in its queue.
+    results_borrowing_the_caller_do_not_outlive_an_interrupted_call(&rc);
+
     // An interrupt cleared before anyone waits (the kernel's SIGUSR2 at cell end)
     // does not fail the next wait.
     interrupt::raise();
     interrupt::clear();
     assert_eq!(rc.direct_view().map(0..4, |x| x).unwrap(), vec![0, 1, 2, 3]);
+}
+
+/// A result that borrows the caller's counter and records its drop there.
+struct Recorded<'a>(&'a AtomicUsize);
+
+impl Drop for Recorded<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn results_borrowing_the_caller_do_not_outlive_an_interrupted_call(rc: &Client) {
+    // Worker 1 stays busy, so the map's entry in its queue keeps the job alive.
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = release.clone();
+    let busy = rc.view(1).unwrap().apply_async(move |_| {
+        while !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let live = AtomicUsize::new(0);
+    let t = interrupt_in(Duration::from_millis(50));
+    let out = rc.load_balanced_view().chunksize(1).map(0..1000, |_| {
+        live.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(1));
+        Recorded(&live)
+    });
+    t.join().unwrap();
+    let live_at_return = live.load(Ordering::SeqCst);
+    release.store(true, Ordering::SeqCst);
+    busy.wait().unwrap();
+    assert!(matches!(out, Err(Error::Interrupted)));
+    assert_eq!(
+        live_at_return, 0,
+        "every result was dropped before the call returned"
+    );
 }

@@ -487,3 +487,34 @@ fn huge_chunk_sizes_take_each_item_once() {
         }
     }
 }
+
+#[test]
+fn extreme_numbers_and_empty_inputs_are_ordinary() {
+    let rc = Client::local(3).unwrap();
+    let lview = rc.load_balanced_view();
+    let amr = lview.map_async(0..10u64, |x| x);
+    assert!(amr.wait_timeout(Duration::MAX), "an unbounded wait");
+    assert!(amr.wait_timeout(Duration::ZERO));
+    let empty = lview.map_async(Vec::<u8>::new(), |x| x);
+    assert!(empty.wait_timeout(Duration::MAX) && empty.wait_timeout(Duration::ZERO));
+    let ar = rc.direct_view().apply_async(|w| w.id());
+    assert!(ar.wait_timeout(Duration::MAX));
+    assert_eq!(
+        lview.chunksize(0).map(0..5, |x| x).unwrap(),
+        vec![0, 1, 2, 3, 4]
+    );
+    let unlimited = rc.direct_view().timeout(Duration::MAX);
+    assert_eq!(unlimited.map(0..4, |x| x * 2).unwrap(), vec![0, 2, 4, 6]);
+    for ordered in [true, false] {
+        let huge = lview.ordered(ordered).chunksize(usize::MAX);
+        let mut got: Vec<u32> = huge.imap(0..100u32, |x| x).map(Result::unwrap).collect();
+        got.sort();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        assert_eq!(huge.imap(Vec::<u8>::new(), |x| x).count(), 0);
+    }
+    assert!(matches!(Client::local(usize::MAX), Err(Error::Spawn(_))));
+    assert!(matches!(
+        rustpx::set_default_workers(usize::MAX),
+        Err(Error::Spawn(_))
+    ));
+}

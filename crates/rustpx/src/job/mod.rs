@@ -18,6 +18,8 @@ mod slots;
 mod stream;
 pub(crate) mod wait;
 
+#[cfg(all(test, loom))]
+mod loom;
 #[cfg(test)]
 mod test;
 
@@ -97,6 +99,11 @@ impl<'a, R: Send + 'a> Job<'a, R> {
     /// Moves every outcome out, in item order (see [`Slots::take_all`]).
     pub(crate) fn take_all(&self) -> Vec<Outcome<R>> {
         self.sink.take_all()
+    }
+
+    /// Drops every outcome not yet moved out.
+    pub(crate) fn clear(&self) {
+        self.sink.clear()
     }
 
     /// Every failure resolved so far (clones).

@@ -40,7 +40,8 @@ pub(crate) fn run_scoped<'a, R: Send + 'a>(
     }
 }
 
-/// Settles a scoped job when dropped, so that it runs even if the caller unwinds.
+/// Settles a scoped job and empties its slots when dropped, so that both happen even if
+/// the caller unwinds.
 struct Scope<'j, 'a, R: Send + 'a>(&'j Job<'a, R>);
 
 impl<'a, R: Send + 'a> Scope<'_, 'a, R> {
@@ -56,8 +57,12 @@ impl<'a, R: Send + 'a> Scope<'_, 'a, R> {
 }
 
 impl<'a, R: Send + 'a> Drop for Scope<'_, 'a, R> {
+    /// Settles, then drops the outcomes nobody took (all of them when the call was
+    /// interrupted or unwinds): a queued entry may keep the job alive after the call
+    /// returns, and results of lifetime `'a` must not be dropped after `'a` ends.
     fn drop(&mut self) {
         self.settle();
+        self.0.clear();
     }
 }
 

@@ -2,10 +2,11 @@
 //! for `map`, `apply` and their `_async` forms), and the mapping of what a task body
 //! did to an [`Outcome`].
 
+use crate::sync::AtomicU8;
 use crate::{Error, TaskError, TaskErrorKind, TaskErrors};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A task's result as stored: errors boxed so a slot stays small (dispatch speed).
 pub(crate) type Outcome<R> = Result<R, Box<TaskError>>;
@@ -129,6 +130,11 @@ impl<R> Slots<R> {
         (0..self.state.len())
             .map(|i| self.take(i).unwrap_or_else(|| never_started(i)))
             .collect()
+    }
+
+    /// Drops every outcome not yet moved out.
+    pub(crate) fn clear(&self) {
+        (0..self.state.len()).for_each(|i| drop(self.take(i)));
     }
 
     fn take(&self, i: usize) -> Option<Outcome<R>> {

@@ -98,8 +98,10 @@ impl Tracker {
     }
 
     pub(crate) fn wait_timeout(&self, d: Duration) -> bool {
-        // An interrupt during a bounded wait still aborts; the caller sees "not ready".
-        self.wait_until(Some(Instant::now() + d)).unwrap_or(false)
+        // A deadline past what `Instant` can hold is no deadline. An interrupt during a
+        // bounded wait still aborts; the caller sees "not ready".
+        self.wait_until(Instant::now().checked_add(d))
+            .unwrap_or(false)
     }
 
     pub(crate) fn snapshot(&self) -> Progress {
@@ -116,7 +118,7 @@ impl Tracker {
 
     pub(crate) fn wait_interactive(&self) -> Result<(), Error> {
         progress::show_while(&|| self.snapshot(), &mut |step| {
-            self.wait_until(Some(Instant::now() + step))
+            self.wait_until(Instant::now().checked_add(step))
         })
     }
 
@@ -191,7 +193,8 @@ macro_rules! tracker_accessors {
         }
 
         /// Blocks until every task has finished or `timeout` passes; returns
-        /// [`ready()`](Self::ready). An interrupt aborts the call and returns `false`.
+        /// [`ready()`](Self::ready). A timeout too long to represent (`Duration::MAX`)
+        /// waits without bound. An interrupt aborts the call and returns `false`.
         pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
             self.tracker.wait_timeout(timeout)
         }

@@ -59,9 +59,9 @@ impl Plan {
         match self {
             Plan::Static => partition(len, workers)
                 .into_iter()
-                .map(Cursor::new)
+                .map(|block| Cursor::new(block, 1))
                 .collect(),
-            Plan::Dynamic { .. } => vec![Cursor::new(0..len)].into_boxed_slice(),
+            Plan::Dynamic { .. } => vec![Cursor::new(0..len, workers)].into_boxed_slice(),
         }
     }
 
