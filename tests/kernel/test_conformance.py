@@ -21,9 +21,9 @@ class RustpxKernelTests(jkt.KernelTests):
     code_display_data = [
         {
             "code": (
-                "{ let mut d = rustpx::display::channel::MimeBundle::new();\n"
+                "{ let mut d = rustpx::protocol::MimeBundle::new();\n"
                 '  d.insert("text/html".into(), "<b>hi</b>".into());\n'
-                "  rustpx::display::channel::emit(&rustpx::display::channel::Event::Display { id: None, data: d }); }"
+                "  rustpx::protocol::emit(&rustpx::protocol::Event::Display { id: None, data: d }); }"
             ),
             "mime": "text/html",
         }
