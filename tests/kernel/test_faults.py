@@ -106,38 +106,48 @@ def test_a_cell_printing_100_mb(kernel):
     assert value(kc, "1 + 1") == "2"
 
 
+MILLION_PANICS = """
+fn all_tasks_panic(rc: &Client, tasks: usize) -> (usize, usize, usize, bool) {
+    let failed = match rc.load_balanced_view().map(0..tasks, |i| -> usize {
+        panic!("task {i} fails")
+    }) {
+        Err(rustpx::Error::Tasks(errors)) => errors,
+        other => panic!("expected task errors, got {:?}", other.map(|v| v.len())),
+    };
+    let all_panics = failed.iter().all(|e| e.kind == rustpx::TaskErrorKind::Panic
+        && e.message == format!("task {} fails", e.task) && e.location.is_some());
+    let distinct = failed.iter().map(|e| e.task).collect::<std::collections::HashSet<_>>();
+    (failed.len(), failed.total(), distinct.len(), all_panics)
+}
+"""
+
+
 def test_a_million_tasks_that_all_panic(kernel):
     km, kc, _ = kernel
+    assert run(kc, MILLION_PANICS)[0]["content"]["status"] == "ok"
     run(kc, "let rc = Client::local(2)?;")
     pid = child_pid(kc)
     before, _ = memory_mb(pid)
     tasks = 1_000_000
-    code = (
-        f"let failed = match rc.load_balanced_view().map(0..{tasks}usize, |i| -> usize {{\n"
-        '    panic!("task {i} fails") }) {\n'
-        "    Err(rustpx::Error::Tasks(errors)) => errors,\n"
-        '    other => panic!("expected task errors, got {:?}", other.map(|v| v.len())),\n'
-        "};\n"
-        "let all_panics = failed.iter().all(|e| e.kind == rustpx::TaskErrorKind::Panic\n"
-        '    && e.message == format!("task {} fails", e.task) && e.location.is_some());\n'
-        "let distinct = failed.iter().map(|e| e.task).collect::<std::collections::HashSet<_>>().len();\n"
-        "(failed.len(), failed.total(), distinct, all_panics)"
-    )
-    start = time.monotonic()
-    got = value(kc, code, timeout=180)
-    elapsed = time.monotonic() - start
-    _, peak = memory_mb(pid)
-    assert got == f"({tasks}, {tasks}, {tasks}, true)", got
+    timings, peaks = [], []
+    # Twice: the second run must not need more memory than the first.
+    for _ in range(2):
+        start = time.monotonic()
+        got = value(kc, f"all_tasks_panic(&rc, {tasks})", timeout=180)
+        timings.append(time.monotonic() - start)
+        peaks.append(memory_mb(pid)[1])
+        assert got == f"({tasks}, {tasks}, {tasks}, true)", got
     # Both workers survived every panic and still run tasks.
     assert value(kc, "rc.load_balanced_view().map(0..4u32, |i| i * 2)?") == "[0, 2, 4, 6]"
     assert value(kc, "rc.direct_view().apply(|w| w.id())?.iter().copied().collect::<Vec<_>>()") \
         == "[0, 1]"
-    run(kc, "drop(failed);")
-    after, _ = memory_mb(pid)
-    print(f"\n{tasks} panicking tasks: all accounted for in {elapsed:.1f} s; cell process RSS "
-          f"{before:.0f} MB before, peak {peak:.0f} MB, {after:.0f} MB after dropping the errors")
     assert child_pid(kc) == pid
-    assert peak < 2048, "a million task errors should not need gigabytes"
+    after, _ = memory_mb(pid)
+    print(f"\n{tasks} panicking tasks, twice: every task accounted for, in "
+          f"{timings[0]:.1f} s and {timings[1]:.1f} s; cell process RSS {before:.0f} MB before, "
+          f"peak {peaks[0]:.0f} MB after the first run, {peaks[1]:.0f} MB after the second, "
+          f"{after:.0f} MB at the end")
+    assert peaks[1] <= peaks[0] * 1.1 + 16, peaks
 
 
 def wait_for_stream(kc, msg_id, text, timeout):
