@@ -3,8 +3,9 @@
 //! evcxr hands over the child's stdout and stderr lines on two channels. A stdout line
 //! that carries a marker (see `rustpx::protocol`) becomes `display_data`,
 //! `update_display_data`, a per-worker stream, or a recorded cell error; any other line
-//! is `stream` output. Lines are sent as they arrive (batched only with lines already
-//! waiting), so output appears while the cell runs.
+//! is `stream` output. A line is sent as it arrives, so output appears while the cell
+//! runs; only lines that follow within a few milliseconds are batched (see
+//! `StreamBuffer`), so a cell printing megabytes sends few large messages.
 //!
 //! Late output policy: output is attributed to the cell that is running or, when none
 //! is, to the cell that ran last (as ipykernel does for background threads), so a worker
@@ -104,8 +105,11 @@ pub type SharedCell = Arc<Mutex<CellOutput>>;
 pub struct OutputReaders {
     sync: Sender<Sender<()>>,
     /// How many output fences (`child::FENCE`, one per run) stderr has delivered.
-    fences: Arc<(Mutex<u64>, Condvar)>,
+    fences: Arc<Fences>,
 }
+
+/// A count of output fences and the means to wait for the next.
+type Fences = (Mutex<u64>, Condvar);
 
 /// How long [`OutputReaders::settle`] waits for stderr fences. evcxr's stderr thread
 /// normally delivers them within microseconds; this only bounds a stuck pipe.
@@ -164,100 +168,162 @@ impl OutputReaders {
     }
 }
 
+/// The shortest time between two stream messages of one stream: lines that arrive sooner
+/// wait for the rest of it (with the lines behind them).
+const STREAM_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Stream text that is sent at once, whatever the interval.
+const STREAM_BATCH: usize = 64 * 1024;
+
+/// Text of one stream on its way to the notebook. A line goes out at once unless a
+/// message left less than [`STREAM_INTERVAL`] ago; then it waits out the interval,
+/// gathering the lines behind it up to [`STREAM_BATCH`]. A flood of lines so becomes a
+/// few large messages (each one signed, queued and parsed by the frontend as a whole),
+/// while a lone line still shows at once.
+#[derive(Default)]
+struct StreamBuffer {
+    text: String,
+    last_sent: Option<Instant>,
+}
+
+impl StreamBuffer {
+    fn push_line(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    fn is_full(&self) -> bool {
+        self.text.len() >= STREAM_BATCH
+    }
+
+    /// When the buffered text is due: a channel that delivers then, or never when there
+    /// is no text.
+    fn due(&self) -> Receiver<Instant> {
+        if self.text.is_empty() {
+            return crossbeam_channel::never();
+        }
+        let now = Instant::now();
+        let at = self
+            .last_sent
+            .map_or(now, |t| (t + STREAM_INTERVAL).max(now));
+        crossbeam_channel::at(at)
+    }
+
+    fn take(&mut self) -> String {
+        self.last_sent = Some(Instant::now());
+        std::mem::take(&mut self.text)
+    }
+}
+
 fn read_stdout(
     rx: &Receiver<String>,
     sync: &Receiver<Sender<()>>,
     cell: &SharedCell,
     outbox: &Outbox,
 ) {
+    let mut buffer = StreamBuffer::default();
+    let never = crossbeam_channel::never();
     loop {
+        // With text waiting, lines are taken when it is due, all at once: waking this
+        // thread for each line of a flood costs more than handling it.
+        let lines = if buffer.text.is_empty() { rx } else { &never };
         crossbeam_channel::select! {
-            recv(rx) -> line => match line {
-                Ok(first) => forward_stdout(first, rx, cell, outbox),
-                Err(_) => return,
+            recv(lines) -> line => match line {
+                Ok(line) => on_stdout_line(&line, &mut buffer, cell, outbox),
+                Err(_) => return send_stream(cell, outbox, "stdout", &mut buffer),
             },
             recv(sync) -> ack => {
                 let Ok(ack) = ack else { return };
-                while let Ok(line) = rx.try_recv() {
-                    forward_stdout(line, rx, cell, outbox);
+                for line in rx.try_iter().take(rx.len()) {
+                    on_stdout_line(&line, &mut buffer, cell, outbox);
                 }
+                send_stream(cell, outbox, "stdout", &mut buffer);
                 let _ = ack.send(());
             }
+            recv(buffer.due()) -> _ => {
+                for line in rx.try_iter().take(rx.len()) {
+                    on_stdout_line(&line, &mut buffer, cell, outbox);
+                }
+                send_stream(cell, outbox, "stdout", &mut buffer);
+            }
         }
     }
 }
 
-/// Handles `first` and the lines already waiting behind it (batched into one stream
-/// message, without delaying anything).
-fn forward_stdout(first: String, rx: &Receiver<String>, cell: &SharedCell, outbox: &Outbox) {
-    let mut text = String::new();
-    let mut line = Some(first);
-    while let Some(l) = line.take() {
-        match Event::parse_line(&l) {
-            Some((before, event)) => {
-                text.push_str(before);
-                flush_stream(cell, outbox, "stdout", &mut text);
-                handle_event(cell, outbox, event);
-            }
-            None => {
-                text.push_str(&l);
-                text.push('\n');
-            }
+/// A marker line's event is handled in its place: the text before it is sent first.
+fn on_stdout_line(line: &str, buffer: &mut StreamBuffer, cell: &SharedCell, outbox: &Outbox) {
+    match Event::parse_line(line) {
+        Some((before, event)) => {
+            buffer.text.push_str(before);
+            send_stream(cell, outbox, "stdout", buffer);
+            handle_event(cell, outbox, event);
         }
-        if text.len() < 64 * 1024 {
-            line = rx.try_recv().ok();
+        None => {
+            buffer.push_line(line);
+            if buffer.is_full() {
+                send_stream(cell, outbox, "stdout", buffer);
+            }
         }
     }
-    flush_stream(cell, outbox, "stdout", &mut text);
 }
 
-fn read_stderr(
-    rx: &Receiver<String>,
+fn read_stderr(rx: &Receiver<String>, cell: &SharedCell, outbox: &Outbox, fences: &Fences) {
+    let mut buffer = StreamBuffer::default();
+    let never = crossbeam_channel::never();
+    loop {
+        // As for stdout; a fence behind waiting text waits with it, at most an interval.
+        let lines = if buffer.text.is_empty() { rx } else { &never };
+        crossbeam_channel::select! {
+            recv(lines) -> line => match line {
+                Ok(line) => on_stderr_line(&line, &mut buffer, cell, outbox, fences),
+                Err(_) => return send_stream(cell, outbox, "stderr", &mut buffer),
+            },
+            recv(buffer.due()) -> _ => {
+                for line in rx.try_iter().take(rx.len()) {
+                    on_stderr_line(&line, &mut buffer, cell, outbox, fences);
+                }
+                send_stream(cell, outbox, "stderr", &mut buffer);
+            }
+        }
+    }
+}
+
+/// At a fence, what came before it is the run's: it is sent, then the fence counted.
+fn on_stderr_line(
+    line: &str,
+    buffer: &mut StreamBuffer,
     cell: &SharedCell,
     outbox: &Outbox,
-    fences: &(Mutex<u64>, Condvar),
+    fences: &Fences,
 ) {
-    while let Ok(first) = rx.recv() {
-        let mut text = String::new();
-        let mut line = Some(first);
-        while let Some(l) = line.take() {
-            if is_fence(&l) {
-                // What came before the fence is the run's: publish it, then tell.
-                publish_stderr(cell, outbox, &mut text);
-                *fences.0.lock() += 1;
-                fences.1.notify_all();
-            } else {
-                text.push_str(&l);
-                text.push('\n');
-            }
-            if text.len() < 64 * 1024 {
-                line = rx.try_recv().ok();
-            }
+    if is_fence(line) {
+        send_stream(cell, outbox, "stderr", buffer);
+        *fences.0.lock() += 1;
+        fences.1.notify_all();
+    } else {
+        buffer.push_line(line);
+        if buffer.is_full() {
+            send_stream(cell, outbox, "stderr", buffer);
         }
-        publish_stderr(cell, outbox, &mut text);
     }
 }
 
-/// Records stderr text for the running cell (a `?` error's message is in it) and
-/// publishes it.
-fn publish_stderr(cell: &SharedCell, outbox: &Outbox, text: &mut String) {
-    if !text.is_empty() {
-        cell.lock().record_stderr(text);
-        flush_stream(cell, outbox, "stderr", text);
-    }
-}
-
-fn flush_stream(cell: &SharedCell, outbox: &Outbox, name: &str, text: &mut String) {
-    if text.is_empty() {
+/// Publishes the buffered text of stream `name` under the cell it belongs to. stderr is
+/// also recorded for the cell (a `?` error's message is in it).
+fn send_stream(cell: &SharedCell, outbox: &Outbox, name: &str, buffer: &mut StreamBuffer) {
+    if buffer.text.is_empty() {
         return;
     }
-    let guard = cell.lock();
+    let text = buffer.take();
+    let mut guard = cell.lock();
+    if name == "stderr" {
+        guard.record_stderr(&text);
+    }
     if let (Some(parent), false) = (&guard.parent, guard.silent) {
         outbox.publish(parent.iopub("stream", json!({ "name": name, "text": text })));
     } else {
         tracing::info!("{name} outside a cell: {text}");
     }
-    text.clear();
 }
 
 fn handle_event(cell: &SharedCell, outbox: &Outbox, event: Event) {
@@ -310,6 +376,8 @@ fn prefix_worker(worker: usize, name: &str, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::message;
+    use jupyter_protocol::{JupyterMessage, JupyterMessageContent};
 
     #[test]
     fn a_question_mark_takes_its_message_from_stderr_and_the_first_failure_wins() {
@@ -333,6 +401,74 @@ mod tests {
         assert!(cell.stderr.len() <= STDERR_KEPT);
         assert!(cell.stderr.starts_with("line "));
         assert!(cell.stderr.ends_with("line 99999\n"));
+    }
+
+    fn stream_texts(
+        iopub: &mut tokio::sync::mpsc::UnboundedReceiver<JupyterMessage>,
+    ) -> Vec<String> {
+        let mut texts = Vec::new();
+        while let Ok(message) = iopub.try_recv() {
+            if let JupyterMessageContent::UnknownMessage(m) = message.content {
+                texts.push(m.content["text"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        texts
+    }
+
+    #[test]
+    fn a_lone_line_goes_at_once_and_a_stream_of_lines_leaves_in_batches() {
+        let (iopub, mut published) = tokio::sync::mpsc::unbounded_channel();
+        let (shell, _) = tokio::sync::mpsc::unbounded_channel();
+        let (control, _) = tokio::sync::mpsc::unbounded_channel();
+        let (stdin, _) = tokio::sync::mpsc::unbounded_channel();
+        let outbox = Arc::new(Outbox {
+            iopub,
+            shell,
+            control,
+            stdin,
+            input_waiter: Mutex::new(None),
+        });
+        let request = Request {
+            message: message("execute_request", json!({}), None),
+            msg_type: "execute_request".into(),
+            content: json!({}),
+        };
+        let cell = Arc::new(Mutex::new(CellOutput::for_request(&request, false)));
+        let (stdout, lines) = crossbeam_channel::unbounded();
+        let (_stderr, stderr_lines) = crossbeam_channel::unbounded::<String>();
+        let readers = spawn_readers(lines, stderr_lines, cell, outbox);
+
+        stdout.send("alone".to_string()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut texts = Vec::new();
+        while texts.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            texts = stream_texts(&mut published);
+        }
+        assert_eq!(
+            texts,
+            ["alone\n"],
+            "sent without waiting for the cell's end"
+        );
+
+        // Lines that trickle in about as fast as the reader takes them (a cell printing
+        // in a loop) still leave in batches, one per interval at most.
+        let lines = 5_000;
+        let start = Instant::now();
+        for i in 0..lines {
+            stdout.send(format!("line {i}")).unwrap();
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        readers.settle(readers.mark(), 0);
+        let intervals = start.elapsed().as_millis() / STREAM_INTERVAL.as_millis() + 1;
+        let texts = stream_texts(&mut published);
+        let expected: String = (0..lines).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(texts.concat(), expected);
+        assert!(
+            texts.len() as u128 <= intervals + 1,
+            "{} messages",
+            texts.len()
+        );
     }
 
     #[test]
