@@ -107,12 +107,14 @@ pub fn split<'a>(
 pub fn no_code(magic: &dyn Magic, code: &str) -> Result<(), MagicError> {
     match code.trim() {
         "" => Ok(()),
-        extra => Err(MagicError::Usage(format!(
-            "{} takes no code, got `{extra}` (usage: {} {})",
-            magic.name(),
-            magic.name(),
-            magic.usage()
-        ))),
+        extra => {
+            let usage = format!("{} {}", magic.name(), magic.usage());
+            Err(MagicError::Usage(format!(
+                "{} takes no code, got `{extra}` (usage: {})",
+                magic.name(),
+                usage.trim_end()
+            )))
+        }
     }
 }
 
