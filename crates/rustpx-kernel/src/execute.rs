@@ -141,8 +141,10 @@ impl ExecutorThread {
             self.count += 1;
         }
         let count = self.count;
-        self.outbox
-            .publish(request.iopub("status", json!({ "execution_state": "busy" })));
+        if !request.announced {
+            self.outbox
+                .publish(request.iopub("status", json!({ "execution_state": "busy" })));
+        }
         if !silent {
             self.outbox.publish(request.iopub(
                 "execute_input",

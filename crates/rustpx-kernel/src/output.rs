@@ -432,6 +432,7 @@ mod tests {
             message: message("execute_request", json!({}), None),
             msg_type: "execute_request".into(),
             content: json!({}),
+            announced: false,
         };
         let cell = Arc::new(Mutex::new(CellOutput::for_request(&request, false)));
         let (stdout, lines) = crossbeam_channel::unbounded();

@@ -220,10 +220,15 @@ impl Kernel {
 
     /// Queues a cell for the executor; before evcxr is ready, the first one says why it
     /// waits.
-    fn queue_execute(&self, request: Request) {
+    fn queue_execute(&self, mut request: Request) {
         if !self.exec.ready.load(Ordering::Acquire) {
             let mut cell = self.exec.cell.lock();
             if cell.parent.is_none() {
+                // Jupyter wants a request's `busy` before anything published under it,
+                // and the start-up note and cargo's progress come before the executor
+                // takes the request.
+                self.status(&request, "busy");
+                request.announced = true;
                 self.outbox.publish(request.iopub("stream", json!({ "name": "stderr",
                     "text": "rustpx: starting evcxr and linking the runtime (cached after the first start)…\n" })));
                 cell.parent = Some(request.clone());

@@ -20,6 +20,9 @@ pub struct Request {
     pub msg_type: String,
     /// The request's content.
     pub content: Value,
+    /// Whether its `busy` status is already published: the first execute request of a
+    /// starting kernel goes busy when it arrives, before the start-up output under it.
+    pub announced: bool,
 }
 
 impl Request {
@@ -119,5 +122,6 @@ pub async fn recv<S: SocketRecv>(conn: &mut Connection<S>) -> Result<Request, Re
         message,
         msg_type,
         content,
+        announced: false,
     })
 }

@@ -1,0 +1,80 @@
+"""What a new user does first, in a fresh kernel with no `:dep`: every type the runtime
+returns can be stored in a `let` (evcxr must be able to name it from the notebook), and the
+kernel's first messages follow Jupyter's order (busy before any output)."""
+import pytest
+
+from conftest import of_type, run, start_kernel
+
+# Each cell stores values of the runtime's public return types; evcxr fails a `let` whose
+# type it cannot name ("Couldn't automatically determine type of variable").
+CELLS = [
+    "let dir = std::env::temp_dir().join(format!(\"rustpx-first-touch-{}\", std::process::id()));\n"
+    "std::fs::create_dir_all(&dir).unwrap();\n"
+    "let written = write_sequence(&dir, \"f\", \"png\", (0..3u8).map(|i| "
+    "rustpx::ndarray::Array2::<u8>::from_elem((6, 8), i * 40))).unwrap();",
+    'let frames = ImageSequence::open(format!("{}/*.png", dir.display()))?;',
+    "let gray = frames.gray();\nlet rgb = frames.rgb8();\nlet first = frames.get(0)?;",
+    "let pixels = first.clone().into_gray();\nlet image = first.clone().into_image();\n"
+    "let color = first.clone().into_rgb8();",
+    "let rc = Client::local(2)?;\nlet dview = rc.direct_view();\nlet lview = rc.load_balanced_view();\n"
+    "let stats = rc.worker_stats();",
+    "let amr = lview.map_async(&gray, |img| img.sum());\namr.wait()?;\nlet progress = amr.progress_snapshot();",
+    "let sums = amr.get()?;",
+    "let ar = lview.apply_async(|| 6 * 7);\nlet per_worker = dview.apply(|w| w.id() * 10)?;",
+    "let parts = dview.scatter((0..10).collect::<Vec<i32>>());\nlet whole = dview.gather(&parts);",
+    "let failed = lview.map(0..3, |i: i32| if i == 1 { panic!(\"no\") } else { i }).unwrap_err();",
+    "let imap = lview.imap(0..4u64, |i| i * 2);",
+    # A closure's type has no name, so evcxr keeps none across cells; a fn pointer it can.
+    "fn inc(x: u64) -> u64 { x + 1 }\nlet pf = lview.parallel(inc as fn(u64) -> u64);",
+    "let png = Png::gray(&pixels).unwrap();\nlet canvas = Canvas::gray(&pixels).circle(2.0, 2.0, 1.0, rustpx::display::RED);\n"
+    "let table = Table::new([\"a\"]).row([1]);\nlet html = Html::new(\"<b>x</b>\");",
+    "let plot = speedup_plot(&[(1, std::time::Duration::from_secs(2)), (2, std::time::Duration::from_secs(1))]).unwrap();",
+    "let (peaks, report) = parallel_compute(0..100u32, |x| x * 2)?;",
+    "let timing = rustpx::timeit::timeit(rustpx::timeit::TimeitOptions { number: Some(3), repeat: Some(2) }, || 1 + 1)?;",
+    "let targets = Targets::parse(\"::2\")?;",
+    "let stack = rustpx::ndarray::Array3::<f32>::zeros((2, 3, 3));\nlet rows = lview.map(&stack, |f| f.sum())?;",
+]
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    km, kc = start_kernel()
+    yield kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def test_every_public_return_type_can_be_stored_without_a_dep(fresh):
+    for code in CELLS:
+        reply, outputs = run(fresh, code)
+        errors = [m["content"] for m in of_type(outputs, "error")]
+        assert reply["content"]["status"] == "ok", (code, reply["content"].get("evalue"), errors)
+    reply, outputs = run(fresh, "(sums.len(), whole.len(), per_worker[1], peaks.len(), rows.len())")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    shown = of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"]
+    assert shown == "(3, 10, 10, 100, 2)"
+
+
+def test_busy_precedes_everything_the_first_request_shows():
+    import jupyter_client
+
+    km = jupyter_client.manager.KernelManager(kernel_name="rustpx")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        msg_id = kc.execute("1")
+        seen = []
+        while True:
+            msg = kc.get_iopub_msg(timeout=1800)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            seen.append(msg["msg_type"] if msg["msg_type"] != "status" else msg["content"]["execution_state"])
+            if seen[-1] == "idle":
+                break
+        assert seen[0] == "busy", seen
+        assert "execute_result" in seen, seen
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
