@@ -2,7 +2,8 @@
 # rustpx set-up and tests. Needs only Rust (cargo) and Python 3.
 #   ./dev.sh demo [--lab]   build, install the kernel into .venv, run notebooks/demo.ipynb
 #                           headless (or open JupyterLab with --lab)
-#   ./dev.sh test           every test: cargo test (incl. doctests), then pytest over tests/
+#   ./dev.sh test           every test: cargo test (incl. doctests), the loom models, then
+#                           pytest over tests/
 #   ./dev.sh compare        rustpx against SciPy, multiprocessing, ipyparallel, Dask and
 #                           trackpy on the same data (benches/compare.py; README table)
 set -euo pipefail
@@ -84,6 +85,8 @@ run_tests() {
     install_kernel
     say "cargo test (library, kernel, integration tests, doctests)"
     cargo test --quiet
+    say "loom: the claim, slot and abort protocols model-checked (crates/rustpx/src/job/loom.rs)"
+    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --quiet -p rustpx --lib loom
     say "pytest tests/ (kernel over the Jupyter protocol, notebooks)"
     set +e
     "$PY" -m pytest -q tests
