@@ -7,6 +7,7 @@ use super::format::{format_duration, truncate};
 use super::rich::{RichDisplay, TEXT_PLAIN, bundle};
 use super::table::Table;
 use crate::protocol::MimeBundle;
+use crate::result::Tracker;
 use crate::{AsyncMapResult, AsyncResult, PerWorker, State, TaskError, TaskErrors};
 use std::fmt::Debug;
 use std::time::Duration;
@@ -32,6 +33,21 @@ struct Summary {
 }
 
 impl Summary {
+    fn of(kind: &'static str, tracker: &Tracker) -> Summary {
+        Summary {
+            kind,
+            state: tracker.state(),
+            done: tracker.progress(),
+            total: tracker.len(),
+            elapsed: tracker.elapsed(),
+            wall: tracker.wall_time(),
+            serial: tracker.serial_time(),
+            speedup: tracker.speedup(),
+            workers: tracker.targets().len(),
+            errors: tracker.errors(),
+        }
+    }
+
     fn text(&self) -> String {
         let time = match self.wall {
             Some(wall) => format!("wall {}", format_duration(wall)),
@@ -134,19 +150,7 @@ fn errors_table(errors: &[TaskError], total: usize) -> Table {
 impl<T> RichDisplay for AsyncResult<T> {
     /// State, done/total, wall (or elapsed) and serial time, speedup, and failures.
     fn mime_bundle(&self) -> MimeBundle {
-        Summary {
-            kind: "AsyncResult",
-            state: self.state(),
-            done: self.progress(),
-            total: self.len(),
-            elapsed: self.elapsed(),
-            wall: self.wall_time(),
-            serial: self.serial_time(),
-            speedup: self.speedup(),
-            workers: self.targets().len(),
-            errors: self.errors(),
-        }
-        .bundle()
+        Summary::of("AsyncResult", self.tracker()).bundle()
     }
 }
 
@@ -161,19 +165,7 @@ impl<T> AsyncResult<T> {
 impl<R: Send + 'static> RichDisplay for AsyncMapResult<R> {
     /// State, done/total, wall (or elapsed) and serial time, speedup, and failures.
     fn mime_bundle(&self) -> MimeBundle {
-        Summary {
-            kind: "AsyncMapResult",
-            state: self.state(),
-            done: self.progress(),
-            total: self.len(),
-            elapsed: self.elapsed(),
-            wall: self.wall_time(),
-            serial: self.serial_time(),
-            speedup: self.speedup(),
-            workers: self.targets().len(),
-            errors: self.errors(),
-        }
-        .bundle()
+        Summary::of("AsyncMapResult", self.tracker()).bundle()
     }
 }
 

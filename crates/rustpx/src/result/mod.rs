@@ -166,6 +166,11 @@ impl Tracker {
 /// Generates the accessors both result types share, delegating to their `Tracker`.
 macro_rules! tracker_accessors {
     () => {
+        /// The accessors' source, for the renderers that summarise either result type.
+        pub(crate) fn tracker(&self) -> &crate::result::Tracker {
+            &self.tracker
+        }
+
         /// Whether every task has finished (successfully or not).
         pub fn ready(&self) -> bool {
             self.tracker.ready()
