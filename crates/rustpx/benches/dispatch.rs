@@ -75,11 +75,18 @@ fn vec_probe(rc: &Client) {
 
 fn main() {
     let rc = Client::local(2).expect("two workers");
+    println!("rustpx dispatch benchmark (2 workers, {TASKS} no-op tasks, best of 20)");
+    map_rates(&rc);
+    vec_probe(&rc);
+    apply_round_trips(&rc);
+    convolution(&rc);
+}
+
+/// No-op maps: load-balanced (default chunks, chunksize 1) and direct.
+fn map_rates(rc: &Client) {
     let lview = rc.load_balanced_view();
     let dview = rc.direct_view();
     let noop = |x: usize| x;
-    println!("rustpx dispatch benchmark (2 workers, {TASKS} no-op tasks, best of 20)");
-
     // Warm up threads and allocator.
     for _ in 0..5 {
         black_box(lview.map(0..TASKS, noop).unwrap());
@@ -100,33 +107,35 @@ fn main() {
         best_of(20, || dview.map(0..TASKS, noop).unwrap()),
         10e6,
     );
+}
 
-    vec_probe(&rc);
-
-    let one = rc.view(0).unwrap();
-    for _ in 0..1000 {
-        black_box(one.apply(|w| w.id()).unwrap());
-    }
-    let mut times: Vec<Duration> = (0..10_000)
+/// `n` round trips of `f`, sorted.
+fn round_trips(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    let mut times: Vec<Duration> = (0..n)
         .map(|_| {
             let start = Instant::now();
-            black_box(one.apply(|w| w.id()).unwrap());
+            f();
             start.elapsed()
         })
         .collect();
     times.sort();
+    times
+}
+
+/// One `apply` on an idle worker, direct and load-balanced.
+fn apply_round_trips(rc: &Client) {
+    let one = rc.view(0).unwrap();
+    let lview = rc.load_balanced_view();
+    for _ in 0..1000 {
+        black_box(one.apply(|w| w.id()).unwrap());
+    }
+    let times = round_trips(10_000, || {
+        black_box(one.apply(|w| w.id()).unwrap());
+    });
+    let lb_times = round_trips(10_000, || {
+        black_box(lview.apply(|| 1).unwrap());
+    });
     let median = times[times.len() / 2];
-    let lb_times: Vec<Duration> = {
-        let mut t: Vec<Duration> = (0..10_000)
-            .map(|_| {
-                let start = Instant::now();
-                black_box(lview.apply(|| 1).unwrap());
-                start.elapsed()
-            })
-            .collect();
-        t.sort();
-        t
-    };
     println!(
         "{:<44} {:>8.2} µs median (p10 {:.2}, p90 {:.2})   target < 20 µs   ratio {:>6.2}x",
         "apply round trip, idle worker (direct)",
@@ -140,7 +149,12 @@ fn main() {
         "apply round trip (load-balanced, 1 task)",
         lb_times[lb_times.len() / 2].as_secs_f64() * 1e6
     );
+}
 
+/// Seed 002's convolution: a 2-worker map against the serial loop and against two plain
+/// threads in the same run.
+fn convolution(rc: &Client) {
+    let lview = rc.load_balanced_view();
     check_fconv();
     let image = Array2::<f64>::zeros((3000, 3000));
     let filters = filters(8);

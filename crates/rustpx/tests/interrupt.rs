@@ -20,6 +20,8 @@ fn spin_until_cancelled() {
     }
 }
 
+// One scenario on purpose: the interrupt flag is process-wide, so every wait it must stop
+// runs in one sequence on one client rather than in tests the harness runs in parallel.
 #[test]
 fn interrupts_abort_waits_within_a_second() {
     interrupt::clear();

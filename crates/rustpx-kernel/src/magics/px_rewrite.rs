@@ -138,18 +138,8 @@ pub fn rewrite(
     })
 }
 
-fn generate(
-    stmts: &[syn::Stmt],
-    final_expr: Option<&syn::Expr>,
-    defines: &[(String, bool)],
-    kept: &[String],
-    inputs: &[(&String, bool)],
-    plan: &PxPlan,
-) -> TokenStream {
-    let targets = match &plan.targets {
-        Some(spec) => quote!(::core::option::Option::Some(#spec)),
-        None => quote!(::core::option::Option::None),
-    };
+/// The `PxRun` options of the generated call.
+fn run_options(plan: &PxPlan, show: bool) -> TokenStream {
     let timeout = match plan.timeout {
         Some(limit) => {
             let (secs, nanos) = (limit.as_secs(), limit.subsec_nanos());
@@ -158,56 +148,76 @@ fn generate(
         None => quote!(::core::option::Option::None),
     };
     let group = plan.group_outputs;
-    let show = final_expr.is_some();
-    let options = quote! {
+    quote! {
         ::rustpx::px::PxRun { timeout: #timeout, group_outputs: #group, show: #show }
-    };
+    }
+}
 
-    // Each worker's input: immutable per-worker variables by reference (blocking) or by
-    // clone ('static, --noblock); mutable ones as an owned clone written back on success.
+/// The view and each worker's inputs: immutable per-worker variables by reference
+/// (blocking) or by clone ('static, --noblock); mutable ones as an owned clone written
+/// back on success.
+fn prologue(inputs: &[(&String, bool)], plan: &PxPlan) -> TokenStream {
+    let targets = match &plan.targets {
+        Some(spec) => quote!(::core::option::Option::Some(#spec)),
+        None => quote!(::core::option::Option::None),
+    };
     let input_exprs = inputs.iter().map(|(name, mutable)| {
         let var = ident(name);
         let by_value = *mutable || plan.noblock;
         let clone = by_value.then(|| quote!(.clone()));
         quote!(::rustpx::px::input(&#var, #name, __px_id)? #clone)
     });
-    let input_pats = inputs.iter().map(|(name, mutable)| {
-        let var = ident(name);
-        if *mutable {
-            quote!(mut #var)
-        } else {
-            quote!(#var)
-        }
-    });
-    let final_value = match final_expr {
-        Some(e) => quote!(#e),
-        None => quote!(()),
-    };
-    let prologue = quote! {
+    quote! {
         let __px_view = ::rustpx::px::view(#targets)?;
         let __px_inputs = __px_view
             .targets()
             .iter()
             .map(|&__px_id| ::core::result::Result::<_, ::rustpx::Error>::Ok(( #(#input_exprs,)* )))
             .collect::<::core::result::Result<::std::vec::Vec<_>, _>>()?;
+    }
+}
+
+fn generate(
+    stmts: &[syn::Stmt],
+    final_expr: Option<&syn::Expr>,
+    defines: &[(String, bool)],
+    kept: &[String],
+    inputs: &[(&String, bool)],
+    plan: &PxPlan,
+) -> TokenStream {
+    let options = run_options(plan, final_expr.is_some());
+    let prologue = prologue(inputs, plan);
+    let final_value = match final_expr {
+        Some(e) => quote!(#e),
+        None => quote!(()),
     };
 
     if plan.noblock {
-        // Same meaning as a blocking run: an immutable per-worker variable is `&T`.
-        let noblock_refs: Vec<_> = inputs.iter().map(|(n, _)| ident(n)).collect();
-        return quote! {
-            {
-                #prologue
-                ::rustpx::px::submit(&__px_view, #options, __px_inputs,
-                    move |__px_worker: &::rustpx::Worker, ( #(#input_pats,)* )| -> ::core::result::Result<_, ::rustpx::px::BoxError> {
-                        #( let #noblock_refs = &#noblock_refs; )*
-                        #(#stmts)*
-                        ::core::result::Result::Ok(#final_value)
-                    })?;
-            }
-        };
+        return generate_noblock(stmts, &final_value, inputs, &options, &prologue);
     }
+    generate_blocking(
+        stmts,
+        &final_value,
+        defines,
+        kept,
+        inputs,
+        &options,
+        &prologue,
+    )
+}
 
+/// A blocking run: the outcome is written back to the cell's variables, or the kept
+/// values are restored and the error leaves the cell.
+fn generate_blocking(
+    stmts: &[syn::Stmt],
+    final_value: &TokenStream,
+    defines: &[(String, bool)],
+    kept: &[String],
+    inputs: &[(&String, bool)],
+    options: &TokenStream,
+    prologue: &TokenStream,
+) -> TokenStream {
+    let input_pats = input_patterns(inputs);
     let def_vars: Vec<_> = defines.iter().map(|(n, _)| ident(n)).collect();
     let mut_vars: Vec<_> = inputs
         .iter()
@@ -268,6 +278,45 @@ fn generate(
         1 => quote!(let #(#lhs)* = { #run #(#collected)* };),
         _ => quote!(let ( #(#lhs,)* ) = { #run ( #(#collected,)* ) };),
     }
+}
+
+/// A `--noblock` run: submitted, its outcome read later by `:pxresult`.
+fn generate_noblock(
+    stmts: &[syn::Stmt],
+    final_value: &TokenStream,
+    inputs: &[(&String, bool)],
+    options: &TokenStream,
+    prologue: &TokenStream,
+) -> TokenStream {
+    let input_pats = input_patterns(inputs);
+    // Same meaning as a blocking run: an immutable per-worker variable is `&T`.
+    let noblock_refs: Vec<_> = inputs.iter().map(|(n, _)| ident(n)).collect();
+    quote! {
+        {
+            #prologue
+            ::rustpx::px::submit(&__px_view, #options, __px_inputs,
+                move |__px_worker: &::rustpx::Worker, ( #(#input_pats,)* )| -> ::core::result::Result<_, ::rustpx::px::BoxError> {
+                    #( let #noblock_refs = &#noblock_refs; )*
+                    #(#stmts)*
+                    ::core::result::Result::Ok(#final_value)
+                })?;
+        }
+    }
+}
+
+/// Each worker's input as a closure parameter, `mut` where the variable is.
+fn input_patterns(inputs: &[(&String, bool)]) -> Vec<TokenStream> {
+    inputs
+        .iter()
+        .map(|(name, mutable)| {
+            let var = ident(name);
+            if *mutable {
+                quote!(mut #var)
+            } else {
+                quote!(#var)
+            }
+        })
+        .collect()
 }
 
 /// Names bound by the top-level `let` statements, in order, last mutability winning.
