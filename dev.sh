@@ -19,6 +19,14 @@ build() {
     cargo build --quiet --bin rustpx
 }
 
+# The kernel together with every test target: cargo unifies the dev-dependencies'
+# features into what it builds here, so `cargo test` reuses this build (the kernel alone
+# and then the tests would compile evcxr and rust-analyzer's crates twice).
+build_for_tests() {
+    say "building the rustpx kernel and the tests (cargo build --all-targets)"
+    cargo build --quiet --workspace --all-targets
+}
+
 python_env() {
     if [ ! -x "$PY" ]; then
         say "creating .venv"
@@ -80,7 +88,7 @@ PY
 }
 
 run_tests() {
-    build
+    build_for_tests
     python_env
     install_kernel
     say "cargo test (library, kernel, integration tests, doctests)"
