@@ -48,11 +48,16 @@ impl Summary {
         }
     }
 
-    fn text(&self) -> String {
-        let time = match self.wall {
+    /// The wall time once done, the time so far while running.
+    fn time(&self) -> String {
+        match self.wall {
             Some(wall) => format!("wall {}", format_duration(wall)),
             None => format!("{} elapsed", format_duration(self.elapsed)),
-        };
+        }
+    }
+
+    fn text(&self) -> String {
+        let time = self.time();
         let mut line = format!(
             "<{}: {:?}, {}/{} tasks on {} worker{}, {time}, serial {}",
             self.kind,
@@ -90,10 +95,7 @@ impl Summary {
         } else {
             100.0 * self.done as f64 / self.total as f64
         };
-        let time = match self.wall {
-            Some(wall) => format!("wall {}", format_duration(wall)),
-            None => format!("{} elapsed", format_duration(self.elapsed)),
-        };
+        let time = self.time();
         let mut html = format!(
             "<div class=\"rustpx-result\"><b>{}</b> <span style=\"color:{color}\">{:?}</span> \
              <span style=\"display:inline-block;width:120px;height:0.8em;background:#eee;vertical-align:middle\">\
