@@ -56,7 +56,8 @@ pub use worker::{Worker, current_worker, worker_id};
 pub mod prelude {
     pub use crate::compute::{ParallelCompute, parallel_compute};
     pub use crate::display::{
-        Canvas, Html, LinePlot, Png, RichDisplay, Table, display, speedup_plot, time_plot,
+        Canvas, DebugDisplay, Html, LinePlot, Png, RichDisplay, Table, display, speedup_plot,
+        time_plot,
     };
     pub use crate::frames::{Frame, ImageSequence, write_sequence};
     pub use crate::{

@@ -10,6 +10,7 @@
 
 mod canvas;
 mod error;
+mod expression;
 mod format;
 mod frame_values;
 mod html;
@@ -21,6 +22,7 @@ mod table;
 
 pub use canvas::{BLUE, Canvas, GREEN, RED, Rgb, YELLOW};
 pub use error::DisplayError;
+pub use expression::{DebugDisplay, set_debug_style};
 pub use format::format_duration;
 pub use html::Html;
 pub use plot::{LinePlot, Svg, speedup_plot, time_plot};
