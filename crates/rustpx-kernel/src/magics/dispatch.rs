@@ -9,6 +9,7 @@
 
 use super::code::{ident, render};
 use super::flags::split;
+use super::output_format::DebugStyle;
 use super::px::{Px, PxFlags};
 use super::px_rewrite::{PerWorkerVars, ordinary_bindings};
 use super::variable_types;
@@ -28,6 +29,8 @@ pub struct Magics {
     ordinary_mut: BTreeSet<String>,
     /// Every notebook variable and its type, as evcxr reported them before the cell.
     types: BTreeMap<String, String>,
+    /// `:fmt` and `:types`.
+    debug_style: DebugStyle,
 }
 
 /// A cell ready for evcxr, and what to remember if it succeeds.
@@ -61,6 +64,8 @@ pub struct Changes {
     pub autopx: Option<bool>,
     /// The new `:px` defaults.
     pub px_defaults: Option<PxFlags>,
+    /// The new `:fmt`/`:types` style.
+    pub debug_style: Option<DebugStyle>,
     forget: Vec<String>,
     ordinary: Vec<(String, bool)>,
     reset_per_worker: bool,
@@ -88,6 +93,11 @@ impl Magics {
     /// The `:px` options set by `:pxconfig`.
     pub fn px_defaults(&self) -> &PxFlags {
         &self.px_defaults
+    }
+
+    /// How cell values are shown (`:fmt`, `:types`).
+    pub fn debug_style(&self) -> DebugStyle {
+        self.debug_style
     }
 
     /// The names of every notebook variable.
@@ -252,6 +262,9 @@ impl Magics {
         }
         if let Some(d) = c.px_defaults {
             self.px_defaults = d;
+        }
+        if let Some(style) = c.debug_style {
+            self.debug_style = style;
         }
     }
 }

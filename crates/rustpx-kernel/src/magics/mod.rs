@@ -21,6 +21,7 @@ mod dispatch;
 mod error;
 mod flags;
 mod info;
+mod output_format;
 #[cfg(test)]
 mod props;
 mod px;
@@ -101,6 +102,8 @@ pub static MAGICS: &[&dyn Magic] = &[
     &pxconfig::Pxconfig,
     &workers::Workers,
     &timeit::Timeit,
+    &output_format::Fmt,
+    &output_format::Types,
     &info::RustpxInfo,
 ];
 

@@ -138,6 +138,7 @@ mod test {
 
     /// The cells evcxr builds call the method on values, references and unsized text.
     #[test]
+    #[allow(clippy::needless_borrow)] // `(&n)` is a receiver evcxr writes
     fn values_references_and_text_have_the_method() {
         let n = 3;
         (n).evcxr_display();
@@ -150,6 +151,7 @@ mod test {
 
     /// A `Box` is left out so its contents' own method is reached.
     #[test]
+    #[allow(unused_allocation)] // a boxed value is the case under test
     fn a_boxed_rich_value_keeps_its_own_method() {
         struct Rich;
         impl Rich {
