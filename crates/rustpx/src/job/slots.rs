@@ -88,6 +88,29 @@ impl<R> Slots<R> {
         }
     }
 
+    /// `len` empty slots, or [`Error::OutOfMemory`] when they cannot be allocated, so
+    /// that a map too large for memory is refused instead of aborting the process.
+    pub(crate) fn try_new(len: usize) -> Result<Slots<R>, Error> {
+        let refused = || Error::OutOfMemory {
+            items: len,
+            bytes: len as u128 * Self::SLOT_BYTES as u128,
+        };
+        let mut state = Vec::new();
+        state.try_reserve_exact(len).map_err(|_| refused())?;
+        let mut value = Vec::new();
+        value.try_reserve_exact(len).map_err(|_| refused())?;
+        state.extend((0..len).map(|_| AtomicU8::new(EMPTY)));
+        value.extend((0..len).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        Ok(Slots {
+            state: state.into_boxed_slice(),
+            value: value.into_boxed_slice(),
+        })
+    }
+
+    /// The bytes one item's slot takes.
+    const SLOT_BYTES: usize =
+        size_of::<AtomicU8>() + size_of::<UnsafeCell<MaybeUninit<Outcome<R>>>>();
+
     /// The outcome of item `i` if it is resolved.
     pub(crate) fn peek(&self, i: usize) -> Option<&Outcome<R>>
     where
