@@ -163,6 +163,11 @@ fn ranges_longer_than_usize_are_refused_before_any_task_runs() {
     assert_refused(&amr.wait().unwrap_err(), all_i64);
     assert_refused(&amr.get().unwrap_err(), all_i64);
     let amr = rc.direct_view().map_async(i64::MIN..=i64::MAX, |x| x);
+    assert_eq!(amr.state(), rustpx::State::Failed);
+    assert!(amr.wait_timeout(Duration::ZERO) && amr.wait_interactive().is_err());
+    let items: Vec<_> = amr.iter().collect();
+    assert!(items.len() == 1 && items[0].as_ref().unwrap_err().message.contains(all_i64));
+    assert_eq!(amr.iter_completed().count(), 1);
     assert_refused(&amr.get().unwrap_err(), all_i64);
     let mut imap = rc.load_balanced_view().imap(0..=u64::MAX, counting(&calls));
     let first = imap.next().unwrap().unwrap_err();
