@@ -39,7 +39,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How often a busy worker publishes its counts at least.
+#[cfg(not(loom))]
 const FLUSH: Duration = Duration::from_micros(200);
+/// A loom model must be deterministic given its schedule, and a flush on a timer is
+/// not: under loom a worker publishes once, when it runs out of items.
+#[cfg(loom)]
+const FLUSH: Duration = Duration::MAX;
 
 /// A call's body: runs item `index` on `worker`. Built by the views; it calls
 /// `Source::take(index)`, which the claiming protocol calls at most once per index.

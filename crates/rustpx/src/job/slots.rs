@@ -2,9 +2,8 @@
 //! for `map`, `apply` and their `_async` forms), and the mapping of what a task body
 //! did to an [`Outcome`].
 
-use crate::sync::AtomicU8;
+use crate::sync::{AtomicU8, UnsafeCell};
 use crate::{Error, TaskError, TaskErrorKind, TaskErrors};
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -127,7 +126,8 @@ impl<R> Slots<R> {
         }
         // SAFETY: DONE slots are initialised and not written again; moving one out
         // (`take_all`) needs the result handle by value, which this borrow outlives.
-        Some(unsafe { (*self.value[i].get()).assume_init_ref() })
+        // (loom checks the access itself, not the borrow that outlives the closure.)
+        Some(self.value[i].with(|value| unsafe { (*value).assume_init_ref() }))
     }
 
     /// Whether item `i` is resolved and its outcome written (or already taken).
@@ -165,7 +165,7 @@ impl<R> Slots<R> {
             .compare_exchange(DONE, TAKEN, Ordering::AcqRel, Ordering::Relaxed)
             .ok()?;
         // SAFETY: it was DONE (initialised) and we alone moved it to TAKEN.
-        Some(unsafe { (*self.value[i].get()).assume_init_read() })
+        Some(self.value[i].with_mut(|value| unsafe { (*value).assume_init_read() }))
     }
 }
 
@@ -183,7 +183,7 @@ impl<R: Send> Sink<R> for Slots<R> {
             return false;
         }
         // SAFETY: we won the swap, so nobody else writes or reads this slot until DONE.
-        unsafe { (*self.value[i].get()).write(outcome) };
+        self.value[i].with_mut(|value| unsafe { (*value).write(outcome) });
         state.store(DONE, Ordering::Release);
         true
     }
@@ -191,10 +191,11 @@ impl<R: Send> Sink<R> for Slots<R> {
 
 impl<R> Drop for Slots<R> {
     fn drop(&mut self) {
-        for (state, value) in self.state.iter().zip(self.value.iter_mut()) {
+        for (state, value) in self.state.iter().zip(self.value.iter()) {
             if state.load(Ordering::Acquire) == DONE {
-                // SAFETY: DONE slots are initialised and not yet moved out.
-                unsafe { value.get_mut().assume_init_drop() };
+                // SAFETY: DONE slots are initialised and not yet moved out; `&mut self`
+                // means no other thread holds the slots.
+                value.with_mut(|value| unsafe { (*value).assume_init_drop() });
             }
         }
     }
