@@ -201,12 +201,20 @@ impl ParallelCompute {
     {
         let start = Instant::now();
         let source = data.into_source();
-        let items = source.len();
+        let items = source.try_len()?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
         // The timed sample: the first items, on this thread, results kept.
         let sample_cap = (items / 10).max(1).min(items);
-        let mut results = Vec::with_capacity(items);
+        // Fallibly, and before the sample runs: a map too large to hold its results is
+        // refused before any item runs, not aborted by the allocator.
+        let mut results = Vec::new();
+        results
+            .try_reserve_exact(items)
+            .map_err(|_| Error::OutOfMemory {
+                items,
+                bytes: items as u128 * size_of::<R>() as u128,
+            })?;
         let mut errors = Vec::new();
         let mut sampled = 0;
         while sampled < sample_cap && (sampled == 0 || start.elapsed() < SAMPLE_TIME) {
@@ -303,6 +311,10 @@ impl<S: Source> Source for Rest<S> {
 
     fn len(&self) -> usize {
         self.inner.len() - self.offset
+    }
+
+    fn try_len(&self) -> Result<usize, Error> {
+        Ok(self.inner.try_len()? - self.offset)
     }
 
     unsafe fn take(&self, index: usize) -> Result<S::Item, ItemError> {

@@ -224,6 +224,26 @@ pub enum Error {
     /// The operating system refused to start a worker thread.
     #[error("cannot start a worker thread: {0}")]
     Spawn(String),
+    /// A map over more items than a `usize` can count (`i64::MIN..=i64::MAX` or
+    /// `0..=u64::MAX` on a 64-bit machine has 2^64 items); refused before any task runs.
+    #[error("too many items: {items} items, more than the {limit} a map can count")]
+    TooManyItems {
+        /// How many items the input has.
+        items: u128,
+        /// The most items one map can have (`usize::MAX`).
+        limit: usize,
+    },
+    /// A map whose per-item result slots cannot be allocated (`0..usize::MAX`); refused
+    /// before any task runs.
+    #[error(
+        "out of memory: {items} items need {bytes} bytes of result slots, more than can be allocated"
+    )]
+    OutOfMemory {
+        /// How many items the map has.
+        items: usize,
+        /// The bytes their result slots need.
+        bytes: u128,
+    },
 }
 
 /// Returned by [`check_cancelled`](crate::check_cancelled) when the running task was

@@ -6,6 +6,8 @@
 //! processes it, and what lets a `Vec` move each item to exactly one worker without a
 //! lock per item.
 
+use crate::Error;
+
 /// Why one item of a source could not be produced (an unreadable or undecodable frame).
 /// It fails only that item's task; the message names the item (for a file, its path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,8 +22,18 @@ pub trait Source: Send + Sync {
     /// What one task receives.
     type Item: Send;
 
-    /// How many items (tasks) there are.
+    /// How many items (tasks) there are; at most `usize::MAX` (see [`try_len`](Self::try_len)).
     fn len(&self) -> usize;
+
+    /// How many items there are, or [`Error::TooManyItems`] when that is more than a
+    /// `usize` counts (a range of 2^64 items on a 64-bit machine), where
+    /// [`len`](Self::len) stops at `usize::MAX`. A map calls this before any task runs.
+    ///
+    /// # Errors
+    /// [`Error::TooManyItems`], with the exact count.
+    fn try_len(&self) -> Result<usize, Error> {
+        Ok(self.len())
+    }
 
     /// Whether there are no items.
     fn is_empty(&self) -> bool {
@@ -131,7 +143,16 @@ impl<'a, T: Sync, const N: usize> IntoSource for &'a [T; N] {
 #[derive(Debug, Clone, Copy)]
 pub struct RangeSource<T> {
     start: T,
-    len: usize,
+    /// The exact item count: a range of a 64-bit type can hold 2^64 items, one more
+    /// than `usize` counts, and a map must refuse it rather than drop the last items.
+    items: u128,
+}
+
+impl<T> RangeSource<T> {
+    /// The item count as a `usize`, saturated (the refusal is [`Source::try_len`]'s).
+    fn saturated_len(&self) -> usize {
+        usize::try_from(self.items).unwrap_or(usize::MAX)
+    }
 }
 
 macro_rules! range_sources {
@@ -139,7 +160,13 @@ macro_rules! range_sources {
         impl Source for RangeSource<$t> {
             type Item = $t;
             fn len(&self) -> usize {
-                self.len
+                self.saturated_len()
+            }
+            fn try_len(&self) -> Result<usize, Error> {
+                usize::try_from(self.items).map_err(|_| Error::TooManyItems {
+                    items: self.items,
+                    limit: usize::MAX,
+                })
             }
             unsafe fn take(&self, index: usize) -> Result<$t, ItemError> {
                 // index < len and start + len - 1 fits in the type, so the sum is in range
@@ -152,12 +179,13 @@ macro_rules! range_sources {
         impl IntoSource for std::ops::Range<$t> {
             type Source = RangeSource<$t>;
             fn into_source(self) -> RangeSource<$t> {
-                let len = if self.end > self.start {
-                    usize::try_from(self.end.abs_diff(self.start)).unwrap_or(usize::MAX)
+                // The types here are at most 64 bits wide, so the count fits a u128.
+                let items = if self.end > self.start {
+                    self.end.abs_diff(self.start) as u128
                 } else {
                     0
                 };
-                RangeSource { start: self.start, len }
+                RangeSource { start: self.start, items }
             }
         }
 
@@ -165,12 +193,12 @@ macro_rules! range_sources {
             type Source = RangeSource<$t>;
             fn into_source(self) -> RangeSource<$t> {
                 let (start, end) = self.into_inner();
-                let len = if end >= start {
-                    usize::try_from(end.abs_diff(start)).map_or(usize::MAX, |n| n.saturating_add(1))
+                let items = if end >= start {
+                    end.abs_diff(start) as u128 + 1
                 } else {
                     0
                 };
-                RangeSource { start, len }
+                RangeSource { start, items }
             }
         }
     )*};
@@ -202,7 +230,33 @@ mod tests {
         assert_eq!(all((250u8..=255).into_source()).len(), 6);
         let (hi, lo) = (5usize, 3usize);
         assert_eq!((hi..lo).into_source().len(), 0);
-        assert_eq!((i64::MIN..=i64::MAX).into_source().len(), usize::MAX);
+    }
+
+    #[test]
+    fn ranges_past_usize_are_refused_with_their_exact_count() {
+        let two_to_64 = 1u128 << 64;
+        assert_eq!(
+            (i64::MIN..=i64::MAX).into_source().try_len(),
+            Err(Error::TooManyItems {
+                items: two_to_64,
+                limit: usize::MAX
+            })
+        );
+        let unsigned = (0..=u64::MAX).into_source();
+        assert!(
+            matches!(unsigned.try_len(), Err(Error::TooManyItems { items, .. }) if items == two_to_64)
+        );
+        assert_eq!(unsigned.len(), usize::MAX, "len saturates; try_len refuses");
+        if usize::BITS == 64 {
+            // One item fewer is countable (if perhaps not allocatable).
+            assert_eq!((0..u64::MAX).into_source().try_len(), Ok(usize::MAX));
+            assert_eq!((i64::MIN..i64::MAX).into_source().try_len(), Ok(usize::MAX));
+        }
+        // A full range of the pointer-sized types is one item past `usize` everywhere.
+        assert!((isize::MIN..=isize::MAX).into_source().try_len().is_err());
+        assert!((0..=usize::MAX).into_source().try_len().is_err());
+        assert_eq!((0..=255u8).into_source().try_len(), Ok(256));
+        assert_eq!(vec![1, 2].into_source().try_len(), Ok(2));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Property tests over the public API: targets in every accepted form, scatter/gather
-//! round trips, partitions, and maps that run each item exactly once.
+//! round trips, partitions, and maps that run each item exactly once (also ranges at
+//! the ends of `i64`).
 
 use proptest::prelude::*;
 use rustpx::schedule::partition;
@@ -131,5 +132,21 @@ proptest! {
         prop_assert_eq!(rc.load_balanced_view().chunksize(chunk).map(0..len, f).unwrap(), expected.clone());
         prop_assert_eq!(rc.direct_view().map(0..len, f).unwrap(), expected);
         prop_assert!(calls.iter().all(|c| c.load(Ordering::Relaxed) == 2));
+    }
+
+    #[test]
+    fn narrow_ranges_anywhere_in_i64_map_every_item(
+        workers in 1usize..4,
+        start in prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX - 20)],
+        width in 0u64..20,
+    ) {
+        // Clamped at the top so every range is one the type can express.
+        let end = start.saturating_add_unsigned(width);
+        let rc = Client::local(workers).unwrap();
+        let expected: Vec<i64> = (start..=end).collect();
+        prop_assert_eq!(rc.load_balanced_view().map(start..=end, |x| x).unwrap(), expected.clone());
+        prop_assert_eq!(rc.direct_view().map_async(start..=end, |x| x).get().unwrap(), expected);
+        let open: Vec<i64> = (start..end).collect();
+        prop_assert_eq!(rc.direct_view().map(start..end, |x| x).unwrap(), open);
     }
 }

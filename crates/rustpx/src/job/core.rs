@@ -4,13 +4,18 @@
 use super::wait;
 use crate::interrupt;
 use crate::schedule::{Cursor, Plan};
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{self, AtomicUsize, Condvar, Mutex};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a waiter spins before it sleeps: an `apply` on an idle worker returns sooner.
+#[cfg(not(loom))]
 const WAIT_SPIN: Duration = Duration::from_micros(50);
+/// Under loom every load of the spin would be a scheduling point; the models check the
+/// sleeping protocol, so they check the condition once and go to sleep.
+#[cfg(loom)]
+const WAIT_SPIN: Duration = Duration::ZERO;
 
 /// The lifecycle of a call, for display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,6 +162,7 @@ impl Core {
         if finished > 0 {
             self.finished.fetch_add(finished, Ordering::SeqCst);
         }
+        sync::seqcst_order_for_loom();
         if self.waiters.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock();
             self.cv.notify_all();
@@ -196,10 +202,17 @@ impl Core {
     }
 
     /// Sleeps until woken or `until`, registered as a waiter so no wake-up is lost: a
-    /// publisher adds its counts, then reads `waiters` (both sequentially consistent).
+    /// publisher adds its counts, then reads `waiters` (both sequentially consistent);
+    /// this adds to `waiters`, then reads the counts. `cond` loads the counts with
+    /// `Acquire` only, which the total order of `SeqCst` operations does not cover: the
+    /// fence puts the read after the registration, so that either the read sees the
+    /// publisher's counts or the publisher sees the registration. Without it both may
+    /// miss (the memory model allows it) and the waiter sleeps through the completion
+    /// until `until`. One fence per sleep, on the path that is about to block anyway.
     fn sleep_until(&self, cond: &dyn Fn(&Core) -> bool, until: Instant) {
         let mut guard = self.lock.lock();
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        sync::fence(Ordering::SeqCst);
         if !cond(self) {
             self.cv.wait_until(&mut guard, until);
         }

@@ -1,16 +1,21 @@
-//! The claim and slot protocols under the `loom` model checker, every interleaving of
-//! a few threads: claims racing claims and an abort's close (an interrupt arriving
-//! during a claim), a worker's completion racing a time limit, an abort racing
-//! completion. Run with
+//! The claim, slot and wait protocols under the `loom` model checker, every
+//! interleaving of a few threads: claims racing claims and an abort's close (an
+//! interrupt arriving during a claim), a worker's completion racing a time limit, an
+//! abort racing completion, the last handle to a job dropped while its worker still
+//! runs tasks, and a waiter's timed sleep racing the completion it waits for. Run with
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p rustpx --lib loom`.
 
+use super::core::{Core, Wait};
 use super::slots::{Outcome, Sink, Slots, never_started};
-use crate::schedule::Cursor;
+use super::{Job, Task};
+use crate::registry::Shared;
+use crate::schedule::{Cursor, Plan};
 use crate::{TaskError, TaskErrorKind};
 use loom::sync::Arc;
-use loom::sync::atomic::AtomicUsize;
+use loom::sync::atomic::{AtomicBool as LoomBool, AtomicUsize};
 use loom::thread;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// A model bounded so that each test explores its interleavings in seconds.
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -117,5 +122,151 @@ fn loom_an_abort_racing_completion_finishes_each_item_once() {
                 Err(e) => assert_eq!(e.kind, TaskErrorKind::Cancelled),
             }
         }
+    });
+}
+
+/// A result that counts its creations and drops per item, and fails the model if one
+/// item's result is dropped twice.
+struct Counted {
+    item: usize,
+    counts: Arc<Counts>,
+}
+
+/// Per item: results created, results dropped.
+struct Counts {
+    created: [AtomicUsize; 2],
+    dropped: [AtomicUsize; 2],
+}
+
+impl Counts {
+    fn new() -> Counts {
+        Counts {
+            created: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            dropped: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let before = self.counts.dropped[self.item].fetch_add(1, Ordering::SeqCst);
+        assert_eq!(before, 0, "the result of item {} dropped twice", self.item);
+    }
+}
+
+/// A real job of two items whose results are [`Counted`], held in a loom `Arc` so that
+/// the model checks which thread's drop is the last and what it may still see.
+fn counted_job(counts: &Arc<Counts>) -> Arc<Job<'static, Counted>> {
+    let c = counts.clone();
+    let job = Job::new(
+        2,
+        Plan::Dynamic { chunk: 1 },
+        &[0],
+        None,
+        Box::new(move |_, item| {
+            c.created[item].fetch_add(1, Ordering::SeqCst);
+            Ok(Counted {
+                item,
+                counts: c.clone(),
+            })
+        }),
+    );
+    let job = std::sync::Arc::try_unwrap(job).unwrap_or_else(|_| unreachable!("a new job"));
+    Arc::new(job)
+}
+
+/// The last handle (an `AsyncMapResult` going out of scope, after an `abort()` when
+/// `abort`) dropped while a worker still runs the job: whichever drops the job last,
+/// every result a task produced is dropped exactly once, after its write (loom checks
+/// the slot cells' accesses and the `Arc`'s release and acquire).
+fn last_handle_dropped_while_a_worker_runs(abort: bool) {
+    model(move || {
+        let counts = Arc::new(Counts::new());
+        let job = counted_job(&counts);
+        let running = job.clone();
+        let worker = thread::spawn(move || {
+            let shared = Shared::new(1);
+            Task::run(&*running, &shared, 0, 0);
+        });
+        // The handle reads a result in place (`iter()`) while the worker may be
+        // writing the other one.
+        if let Some(Ok(first)) = job.peek(0) {
+            assert_eq!(first.item, 0);
+        }
+        if abort {
+            job.abort();
+        }
+        drop(job);
+        worker.join().unwrap();
+        for item in 0..2 {
+            let created = counts.created[item].load(Ordering::SeqCst);
+            let dropped = counts.dropped[item].load(Ordering::SeqCst);
+            assert!(abort || created == 1, "item {item} ran unless aborted");
+            assert_eq!(dropped, created, "item {item}: each result dropped once");
+        }
+    });
+}
+
+#[test]
+fn loom_the_last_handle_dropped_mid_run_drops_each_result_once() {
+    last_handle_dropped_while_a_worker_runs(false);
+}
+
+#[test]
+fn loom_an_aborted_handle_dropped_mid_run_drops_each_result_once() {
+    last_handle_dropped_while_a_worker_runs(true);
+}
+
+/// A one-item call's core, shared by a model's threads.
+fn one_item_core() -> Arc<Core> {
+    Arc::new(Core::new(1, Plan::Dynamic { chunk: 1 }, &[0], None))
+}
+
+/// A waiter with a deadline, racing the worker's completion. loom never times a wait
+/// out (see `sync.rs`), so a lost wake-up would leave the waiter blocked for ever and
+/// fail the model as a deadlock: the waiter does not depend on its timeout or the
+/// interrupt poll to see the completion.
+#[test]
+fn loom_a_timed_waiter_racing_completion_is_woken() {
+    model(|| {
+        let core = one_item_core();
+        let c = core.clone();
+        let worker = thread::spawn(move || c.publish(1, 1, 0, 0));
+        let deadline = Instant::now().checked_add(Duration::from_secs(3600));
+        assert_eq!(
+            core.wait(&|c| c.ready(), deadline, false, &|| {}),
+            Wait::Met
+        );
+        worker.join().unwrap();
+    });
+}
+
+/// The waiter's timeout firing at any point of the race with completion (a timer
+/// thread that marks it expired and wakes the sleepers, as the end of a timed sleep
+/// does): the waiter returns, having seen the completion or the timeout, and is never
+/// left asleep.
+#[test]
+fn loom_a_timeout_racing_completion_never_strands_the_waiter() {
+    model(|| {
+        let core = one_item_core();
+        let expired = Arc::new(LoomBool::new(false));
+        let c = core.clone();
+        let worker = thread::spawn(move || c.publish(1, 1, 0, 0));
+        let (c, e) = (core.clone(), expired.clone());
+        let timer = thread::spawn(move || {
+            e.store(true, Ordering::SeqCst);
+            c.notify();
+        });
+        let woke = core.wait(
+            &|c| c.ready() || expired.load(Ordering::SeqCst),
+            None,
+            false,
+            &|| {},
+        );
+        assert_eq!(woke, Wait::Met);
+        assert!(core.ready() || expired.load(Ordering::SeqCst));
+        worker.join().unwrap();
+        timer.join().unwrap();
+        assert!(core.ready() && core.all_finished());
     });
 }

@@ -32,14 +32,19 @@ pub(crate) use stream::{Message, Stream};
 use self::slots::{Ran, never_started, outcome};
 use crate::registry::{JobRef, Shared};
 use crate::schedule::Plan;
-use crate::{Client, TaskError, TaskErrorKind, Worker, cancel, panic_hook};
+use crate::{Client, Error, TaskError, TaskErrorKind, Worker, cancel, panic_hook};
 use std::cell::UnsafeCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How often a busy worker publishes its counts at least.
+#[cfg(not(loom))]
 const FLUSH: Duration = Duration::from_micros(200);
+/// A loom model must be deterministic given its schedule, and a flush on a timer is
+/// not: under loom a worker publishes once, when it runs out of items.
+#[cfg(loom)]
+const FLUSH: Duration = Duration::MAX;
 
 /// A call's body: runs item `index` on `worker`. Built by the views; it calls
 /// `Source::take(index)`, which the claiming protocol calls at most once per index.
@@ -81,6 +86,24 @@ impl<'a, R: Send + 'a> Job<'a, R> {
             Slots::new(len),
             body,
         )
+    }
+
+    /// [`Job::new`] for a map, whose item count the caller chose: its result slots are
+    /// allocated fallibly, so a count too large for memory is [`Error::OutOfMemory`]
+    /// before any task runs.
+    pub(crate) fn try_new(
+        len: usize,
+        plan: Plan,
+        targets: &[usize],
+        timeout: Option<Duration>,
+        body: Body<'a, R>,
+    ) -> Result<Arc<Job<'a, R>>, Error> {
+        let slots = Slots::try_new(len)?;
+        Ok(Job::with_sink(
+            Core::new(len, plan, targets, timeout),
+            slots,
+            body,
+        ))
     }
 
     /// The outcome of item `i` if it is resolved.

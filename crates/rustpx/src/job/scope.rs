@@ -22,7 +22,7 @@ pub(crate) fn run_scoped<'a, R: Send + 'a>(
     if len == 0 {
         return Ok(Vec::new());
     }
-    let job = Job::new(len, plan, targets, timeout, body);
+    let job = Job::try_new(len, plan, targets, timeout, body)?;
     // SAFETY: `scope` settles the job (see `Scope::settle`) before 'a ends, also when
     // this thread unwinds.
     unsafe { job.post(&client.registry().shared) };

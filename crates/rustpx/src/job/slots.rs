@@ -2,9 +2,8 @@
 //! for `map`, `apply` and their `_async` forms), and the mapping of what a task body
 //! did to an [`Outcome`].
 
-use crate::sync::AtomicU8;
+use crate::sync::{AtomicU8, UnsafeCell};
 use crate::{Error, TaskError, TaskErrorKind, TaskErrors};
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -88,6 +87,29 @@ impl<R> Slots<R> {
         }
     }
 
+    /// `len` empty slots, or [`Error::OutOfMemory`] when they cannot be allocated, so
+    /// that a map too large for memory is refused instead of aborting the process.
+    pub(crate) fn try_new(len: usize) -> Result<Slots<R>, Error> {
+        let refused = || Error::OutOfMemory {
+            items: len,
+            bytes: len as u128 * Self::SLOT_BYTES as u128,
+        };
+        let mut state = Vec::new();
+        state.try_reserve_exact(len).map_err(|_| refused())?;
+        let mut value = Vec::new();
+        value.try_reserve_exact(len).map_err(|_| refused())?;
+        state.extend((0..len).map(|_| AtomicU8::new(EMPTY)));
+        value.extend((0..len).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        Ok(Slots {
+            state: state.into_boxed_slice(),
+            value: value.into_boxed_slice(),
+        })
+    }
+
+    /// The bytes one item's slot takes.
+    const SLOT_BYTES: usize =
+        size_of::<AtomicU8>() + size_of::<UnsafeCell<MaybeUninit<Outcome<R>>>>();
+
     /// The outcome of item `i` if it is resolved.
     pub(crate) fn peek(&self, i: usize) -> Option<&Outcome<R>>
     where
@@ -104,7 +126,8 @@ impl<R> Slots<R> {
         }
         // SAFETY: DONE slots are initialised and not written again; moving one out
         // (`take_all`) needs the result handle by value, which this borrow outlives.
-        Some(unsafe { (*self.value[i].get()).assume_init_ref() })
+        // (loom checks the access itself, not the borrow that outlives the closure.)
+        Some(self.value[i].with(|value| unsafe { (*value).assume_init_ref() }))
     }
 
     /// Whether item `i` is resolved and its outcome written (or already taken).
@@ -142,7 +165,7 @@ impl<R> Slots<R> {
             .compare_exchange(DONE, TAKEN, Ordering::AcqRel, Ordering::Relaxed)
             .ok()?;
         // SAFETY: it was DONE (initialised) and we alone moved it to TAKEN.
-        Some(unsafe { (*self.value[i].get()).assume_init_read() })
+        Some(self.value[i].with_mut(|value| unsafe { (*value).assume_init_read() }))
     }
 }
 
@@ -160,7 +183,7 @@ impl<R: Send> Sink<R> for Slots<R> {
             return false;
         }
         // SAFETY: we won the swap, so nobody else writes or reads this slot until DONE.
-        unsafe { (*self.value[i].get()).write(outcome) };
+        self.value[i].with_mut(|value| unsafe { (*value).write(outcome) });
         state.store(DONE, Ordering::Release);
         true
     }
@@ -168,10 +191,11 @@ impl<R: Send> Sink<R> for Slots<R> {
 
 impl<R> Drop for Slots<R> {
     fn drop(&mut self) {
-        for (state, value) in self.state.iter().zip(self.value.iter_mut()) {
+        for (state, value) in self.state.iter().zip(self.value.iter()) {
             if state.load(Ordering::Acquire) == DONE {
-                // SAFETY: DONE slots are initialised and not yet moved out.
-                unsafe { value.get_mut().assume_init_drop() };
+                // SAFETY: DONE slots are initialised and not yet moved out; `&mut self`
+                // means no other thread holds the slots.
+                value.with_mut(|value| unsafe { (*value).assume_init_drop() });
             }
         }
     }

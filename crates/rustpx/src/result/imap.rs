@@ -4,7 +4,7 @@
 
 use crate::job::{Body, Job, Message, Outcome, Stream};
 use crate::schedule::Plan;
-use crate::{Client, TaskError, TaskErrorKind, interrupt};
+use crate::{Client, Error, TaskError, TaskErrorKind, interrupt};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub struct Imap<R: Send + 'static> {
     next: usize,
     yielded: usize,
     len: usize,
+    /// Why the map was refused before it started, yielded by the first `next`.
+    refusal: Option<TaskError>,
     _client: Client,
 }
 
@@ -55,11 +57,19 @@ pub(crate) fn start_imap<R: Send + 'static>(
         next: 0,
         yielded: 0,
         len,
+        refusal: None,
         _client: client.clone(),
     }
 }
 
 impl<R: Send + 'static> Imap<R> {
+    /// This (empty, unstarted) map, yielding `refusal` as its one error if there is one.
+    pub(crate) fn refusing(mut self, refusal: Option<Error>) -> Imap<R> {
+        self.refusal =
+            refusal.map(|e| TaskError::new(None, 0, TaskErrorKind::Cancelled, e.to_string()));
+        self
+    }
+
     /// How many results are still to come.
     pub fn remaining(&self) -> usize {
         self.len - self.yielded
@@ -76,6 +86,9 @@ impl<R: Send + 'static> Iterator for Imap<R> {
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(refusal) = self.refusal.take() {
+            return Some(Err(refusal));
+        }
         loop {
             if self.yielded >= self.len {
                 return None;

@@ -1,7 +1,8 @@
 //! [`AsyncMapResult<R>`]: the results of a map computed in the background.
 
 use super::{Tracker, tracker_accessors};
-use crate::job::{Job, Wait, collect};
+use crate::job::{Body, Failure, Job, Wait, collect};
+use crate::schedule::Plan;
 use crate::{Client, Error, TaskError, TaskErrorKind};
 use std::collections::VecDeque;
 use std::fmt;
@@ -80,7 +81,31 @@ impl<R: Send + 'static> AsyncMapResult<R> {
         }
     }
 
+    /// A map refused before any task ran (too many items): ready at once, and its
+    /// `wait` and `get` return `error`.
+    pub(crate) fn refused(error: Error, targets: &[usize], client: Client) -> AsyncMapResult<R> {
+        let never: Body<'static, R> =
+            Box::new(|_, i| Err(Failure::Error(format!("item {i} of a refused map"))));
+        // An empty job, never submitted: it gives the accessors a finished call to read.
+        let job = Job::new(0, Plan::Static, targets, None, never);
+        AsyncMapResult {
+            tracker: Tracker::refused(job.clone(), client, error),
+            job,
+        }
+    }
+
     tracker_accessors!();
+
+    /// The refusal as the one item error the iterators yield.
+    fn refusal(&self) -> Option<TaskError> {
+        let refusal = self.tracker.refusal()?;
+        Some(TaskError::new(
+            None,
+            0,
+            TaskErrorKind::Cancelled,
+            refusal.to_string(),
+        ))
+    }
 
     /// How many items (tasks) the map has.
     pub fn len(&self) -> usize {
@@ -126,10 +151,14 @@ impl<R: Send + 'static> AsyncMapResult<R> {
 impl<R: Send + Sync + 'static> AsyncMapResult<R> {
     /// The results in item order, each as soon as it is ready (blocking for the next).
     /// An interrupt aborts the map and ends the iteration with one `Cancelled` error.
+    ///
+    /// A map refused before it started (too many items) yields one `Cancelled` error
+    /// naming the count.
     pub fn iter(&self) -> InOrder<'_, R> {
         InOrder {
             amr: self,
             next: 0,
+            refusal: self.refusal(),
             stopped: false,
         }
     }
@@ -148,6 +177,7 @@ impl<R: Send + Sync + 'static> AsyncMapResult<R> {
     pub fn iter_completed(&self) -> Completed<'_, R> {
         Completed {
             amr: self,
+            refusal: self.refusal(),
             unseen: (0..self.len()).collect(),
             batch: VecDeque::new(),
             stopped: false,
@@ -165,12 +195,16 @@ impl<R: Send + Sync + 'static> AsyncMapResult<R> {
 pub struct InOrder<'a, R> {
     amr: &'a AsyncMapResult<R>,
     next: usize,
+    refusal: Option<TaskError>,
     stopped: bool,
 }
 
 impl<'a, R: Send + Sync + 'static> Iterator for InOrder<'a, R> {
     type Item = Result<&'a R, TaskError>;
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(refusal) = self.refusal.take() {
+            return Some(Err(refusal));
+        }
         if self.stopped || self.next >= self.amr.len() {
             return None;
         }
@@ -187,6 +221,7 @@ impl<'a, R: Send + Sync + 'static> Iterator for InOrder<'a, R> {
 /// Iterator of [`AsyncMapResult::iter_completed`].
 pub struct Completed<'a, R> {
     amr: &'a AsyncMapResult<R>,
+    refusal: Option<TaskError>,
     unseen: Vec<usize>,
     batch: VecDeque<usize>,
     stopped: bool,
@@ -195,6 +230,9 @@ pub struct Completed<'a, R> {
 impl<'a, R: Send + Sync + 'static> Iterator for Completed<'a, R> {
     type Item = (usize, Result<&'a R, TaskError>);
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(refusal) = self.refusal.take() {
+            return Some((0, Err(refusal)));
+        }
         loop {
             if let Some(i) = self.batch.pop_front() {
                 return self.amr.result(i).map(|r| (i, r));

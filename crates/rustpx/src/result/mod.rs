@@ -44,6 +44,8 @@ impl<R: Send + 'static> Status for Job<'static, R> {
 /// keeps the workers alive while the result is.
 pub(crate) struct Tracker {
     status: Arc<dyn Status>,
+    /// Why the call was refused before any task ran (its job is empty and never ran).
+    refused: Option<Error>,
     _client: Client,
 }
 
@@ -51,8 +53,22 @@ impl Tracker {
     pub(crate) fn new(status: Arc<dyn Status>, client: Client) -> Tracker {
         Tracker {
             status,
+            refused: None,
             _client: client,
         }
+    }
+
+    /// The tracker of a call refused with `error`; `status` is an empty job never run.
+    pub(crate) fn refused(status: Arc<dyn Status>, client: Client, error: Error) -> Tracker {
+        Tracker {
+            refused: Some(error),
+            ..Tracker::new(status, client)
+        }
+    }
+
+    /// Why the call was refused, if it was.
+    pub(crate) fn refusal(&self) -> Option<&Error> {
+        self.refused.as_ref()
     }
 
     fn core(&self) -> &Core {
@@ -65,7 +81,8 @@ impl Tracker {
     }
 
     pub(crate) fn successful(&self) -> Option<bool> {
-        self.ready().then(|| self.core().failed() == 0)
+        self.ready()
+            .then(|| self.refused.is_none() && self.core().failed() == 0)
     }
 
     pub(crate) fn progress(&self) -> usize {
@@ -79,6 +96,9 @@ impl Tracker {
 
     /// Waits until ready or `deadline`; on an interrupt aborts and fails.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, Error> {
+        if let Some(refusal) = &self.refused {
+            return Err(refusal.clone());
+        }
         let status = &self.status;
         match self
             .core()
@@ -98,6 +118,9 @@ impl Tracker {
     }
 
     pub(crate) fn wait_timeout(&self, d: Duration) -> bool {
+        if self.refused.is_some() {
+            return true;
+        }
         // A deadline past what `Instant` can hold is no deadline. An interrupt during a
         // bounded wait still aborts; the caller sees "not ready".
         self.wait_until(Instant::now().checked_add(d))
@@ -117,6 +140,10 @@ impl Tracker {
     }
 
     pub(crate) fn wait_interactive(&self) -> Result<(), Error> {
+        if let Some(refusal) = &self.refused {
+            // No bar: there is no progress to show for a call that never started.
+            return Err(refusal.clone());
+        }
         progress::show_while(&|| self.snapshot(), &mut |step| {
             self.wait_until(Instant::now().checked_add(step))
         })
@@ -154,6 +181,9 @@ impl Tracker {
     }
 
     pub(crate) fn state(&self) -> State {
+        if self.refused.is_some() {
+            return State::Failed;
+        }
         self.status.check_timeouts();
         self.core().state()
     }
@@ -192,7 +222,7 @@ macro_rules! tracker_accessors {
         /// [`Error::Interrupted`](crate::Error::Interrupted) on a kernel interrupt
         /// (polled every 50 ms); the pending tasks are then aborted and the running ones
         /// see [`cancelled()`](crate::cancelled). Task failures are not an error here;
-        /// see `get`.
+        /// see `get`. A call refused before it started (too many items) returns why.
         pub fn wait(&self) -> Result<(), crate::Error> {
             self.tracker.wait()
         }

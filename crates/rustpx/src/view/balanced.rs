@@ -1,7 +1,7 @@
 //! [`LoadBalancedView`]: items go to whichever target worker is idle, `chunksize` at a
 //! time (ipyparallel's `LoadBalancedView`, multiprocessing's `Pool.map`).
 
-use super::{failure, map_scoped, source_body};
+use super::{failure, map_async_on, map_scoped, source_body};
 use crate::job::{self, Job, collect, run_scoped};
 use crate::result::start_imap;
 use crate::schedule::Plan;
@@ -110,7 +110,8 @@ impl LoadBalancedView {
     /// # Errors
     /// [`Error::Tasks`] with every failed item (the others still ran),
     /// [`Error::Interrupted`], [`Error::WouldDeadlock`] when called from a task on one of
-    /// the targets.
+    /// the targets; before any task runs, [`Error::TooManyItems`] for more items than a
+    /// `usize` counts and [`Error::OutOfMemory`] when their results cannot be held.
     pub fn map<I, R, F>(&self, items: I, f: F) -> Result<Vec<R>, Error>
     where
         I: IntoSource,
@@ -155,7 +156,9 @@ impl LoadBalancedView {
     }
 
     /// [`map`](Self::map) in the background; needs a `'static` closure and items (see
-    /// [`AsyncMapResult`] for the compiler error otherwise).
+    /// [`AsyncMapResult`] for the compiler error otherwise). Items too many to count or
+    /// to hold results for ([`Error::TooManyItems`], [`Error::OutOfMemory`]) start no
+    /// task: the result is ready at once and its `wait` and `get` return that error.
     pub fn map_async<I, R, F>(&self, items: I, f: F) -> AsyncMapResult<R>
     where
         I: IntoSource,
@@ -163,18 +166,21 @@ impl LoadBalancedView {
         R: Send + 'static,
         F: Fn(<I::Source as Source>::Item) -> R + Send + Sync + 'static,
     {
-        let source = items.into_source();
-        let len = source.len();
-        let body = source_body(source, move |_, x| Ok(f(x)));
-        let job = Job::new(len, self.plan(len), &self.targets, self.timeout, body);
-        job.submit(&self.client);
-        AsyncMapResult::new(job, self.client.clone())
+        map_async_on(
+            &self.client,
+            &self.targets,
+            |len| self.plan(len),
+            self.timeout,
+            items.into_source(),
+            move |_, x| Ok(f(x)),
+        )
     }
 
     /// Maps in the background and yields results as they arrive (in item order unless
     /// [`ordered(false)`](Self::ordered)), never holding more than a bounded number of
     /// them. The chunk size defaults to the automatic one capped at 64, to keep the
-    /// buffers small.
+    /// buffers small. Items too many to count ([`Error::TooManyItems`]) start no task;
+    /// the iterator yields one `Cancelled` error naming the count.
     ///
     /// ```
     /// let rc = rustpx::Client::local(2)?;
@@ -195,10 +201,16 @@ impl LoadBalancedView {
         F: Fn(<I::Source as Source>::Item) -> R + Send + Sync + 'static,
     {
         let source = items.into_source();
-        let len = source.len();
+        // Too many items to count: an imap holds no slot per item, so only the count
+        // can fail, and it is reported by the first `next`.
+        let (len, refused) = match source.try_len() {
+            Ok(len) => (len, None),
+            Err(e) => (0, Some(e)),
+        };
         let plan = Plan::streamed(len, self.targets.len(), self.chunksize);
         let body = source_body(source, move |_, x| Ok(f(x)));
-        start_imap(&self.client, &self.targets, len, plan, self.ordered, body)
+        let imap = start_imap(&self.client, &self.targets, len, plan, self.ordered, body);
+        imap.refusing(refused)
     }
 
     /// Runs `f` once on the first idle target worker and waits; `f` may borrow.

@@ -1,7 +1,7 @@
 //! [`DirectView`]: run on every target worker, or split items into one contiguous block
 //! per worker (ipyparallel's `DirectView`).
 
-use super::{failure, map_scoped, source_body};
+use super::{failure, map_async_on, map_scoped, source_body};
 use crate::job::{self, Job, collect, run_scoped};
 use crate::scatter::{Gather, Scatter};
 use crate::schedule::Plan;
@@ -234,7 +234,9 @@ impl DirectView {
     /// `DirectView.map`), and waits. Results are in item order; `f` may borrow.
     ///
     /// # Errors
-    /// As [`apply`](Self::apply); every failed item is listed.
+    /// As [`apply`](Self::apply); every failed item is listed. Before any task runs,
+    /// [`Error::TooManyItems`] for more items than a `usize` counts and
+    /// [`Error::OutOfMemory`] when their results cannot be held.
     pub fn map<I, R, F>(&self, items: I, f: F) -> Result<Vec<R>, Error>
     where
         I: IntoSource,
@@ -277,7 +279,9 @@ impl DirectView {
     }
 
     /// [`map`](Self::map) in the background; needs a `'static` closure and items (see
-    /// [`AsyncMapResult`] for the compiler error otherwise).
+    /// [`AsyncMapResult`] for the compiler error otherwise). Items too many to count or
+    /// to hold results for ([`Error::TooManyItems`], [`Error::OutOfMemory`]) start no
+    /// task: the result is ready at once and its `wait` and `get` return that error.
     pub fn map_async<I, R, F>(&self, items: I, f: F) -> AsyncMapResult<R>
     where
         I: IntoSource,
@@ -285,17 +289,14 @@ impl DirectView {
         R: Send + 'static,
         F: Fn(<I::Source as Source>::Item) -> R + Send + Sync + 'static,
     {
-        let source = items.into_source();
-        let len = source.len();
-        let job = Job::new(
-            len,
-            Plan::Static,
+        map_async_on(
+            &self.client,
             &self.targets,
+            |_| Plan::Static,
             self.timeout,
-            source_body(source, move |_, x| Ok(f(x))),
-        );
-        job.submit(&self.client);
-        AsyncMapResult::new(job, self.client.clone())
+            items.into_source(),
+            move |_, x| Ok(f(x)),
+        )
     }
 
     /// Splits `data` into one contiguous part per target, the first `len % n` parts one

@@ -7,10 +7,10 @@ mod direct;
 pub use balanced::{LoadBalancedView, ParallelFunction};
 pub use direct::DirectView;
 
-use crate::job::{Body, Failure, collect, run_scoped};
+use crate::job::{Body, Failure, Job, collect, run_scoped};
 use crate::schedule::Plan;
 use crate::source::Source;
-use crate::{Client, Error, Worker};
+use crate::{AsyncMapResult, Client, Error, Worker};
 use std::fmt::Display;
 use std::time::Duration;
 
@@ -46,7 +46,35 @@ where
     R: Send + 'a,
     G: Fn(&Worker, S::Item) -> Result<R, Failure> + Send + Sync + 'a,
 {
-    let len = source.len();
+    let len = source.try_len()?;
     let body = source_body(source, g);
     collect(run_scoped(client, targets, len, plan(len), timeout, body)?)
+}
+
+/// A background map of `g` over `source` on `targets`, scheduled by `plan(len)`; a
+/// source too long to count or to hold results for gives a refused result (its `get`
+/// and `wait` return the error) and starts no task.
+pub(crate) fn map_async_on<S, R, G>(
+    client: &Client,
+    targets: &[usize],
+    plan: impl FnOnce(usize) -> Plan,
+    timeout: Option<Duration>,
+    source: S,
+    g: G,
+) -> AsyncMapResult<R>
+where
+    S: Source + 'static,
+    R: Send + 'static,
+    G: Fn(&Worker, S::Item) -> Result<R, Failure> + Send + Sync + 'static,
+{
+    let job = source
+        .try_len()
+        .and_then(|len| Job::try_new(len, plan(len), targets, timeout, source_body(source, g)));
+    match job {
+        Ok(job) => {
+            job.submit(client);
+            AsyncMapResult::new(job, client.clone())
+        }
+        Err(refusal) => AsyncMapResult::refused(refusal, targets, client.clone()),
+    }
 }
