@@ -4,6 +4,9 @@
 #                           headless (or open JupyterLab with --lab)
 #   ./dev.sh test           every test: cargo test (incl. doctests), the loom models, then
 #                           pytest over tests/
+#   ./dev.sh latency [--rounds N]
+#                           rustpx against evcxr_jupyter 0.22, the same cells side by side
+#                           (benches/latency.py; builds evcxr_jupyter once; README table)
 #   ./dev.sh compare        rustpx against SciPy, multiprocessing, ipyparallel, Dask and
 #                           trackpy on the same data (benches/compare.py; README table)
 set -euo pipefail
@@ -115,9 +118,19 @@ compare() {
     "$PY" benches/compare.py "$@"
 }
 
+latency() {
+    build
+    python_env
+    install_kernel
+    say "timing the same cells in evcxr_jupyter 0.22 and rustpx, fresh kernels each round"
+    "$PY" benches/latency.py "$@"
+}
+
 case ${1:-} in
     demo) shift; demo "$@" ;;
     test) shift; run_tests "$@" ;;
     compare) shift; compare "$@" ;;
-    *) echo "usage: ./dev.sh demo [--lab] | ./dev.sh test | ./dev.sh compare" >&2; exit 2 ;;
+    latency) shift; latency "$@" ;;
+    *) echo "usage: ./dev.sh demo [--lab] | ./dev.sh test | ./dev.sh compare | ./dev.sh latency" >&2
+       exit 2 ;;
 esac

@@ -49,7 +49,6 @@ const EVCXR_COMMANDS: &[&str] = &[
     ":timing",
     ":explain",
     ":last_error_json",
-    ":fmt",
     ":efmt",
     ":sccache",
     ":linker",

@@ -4,7 +4,6 @@
 //! and embeds the runtime crate (`rustpx`) that every notebook links; see `README.md`
 //! beside this file for how output, errors and interrupts cross from evcxr's child.
 
-mod bench;
 mod build_dir;
 mod child;
 mod complete;
@@ -18,6 +17,7 @@ mod is_complete;
 mod magics;
 mod outbox;
 mod output;
+mod prebuild;
 mod runtime_embed;
 mod rustc_fix;
 mod server;
@@ -42,8 +42,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Install the "Rust (parallel)" kernelspec (default: for the current user).
-    Install(Target),
+    /// Install the "Rust (parallel)" kernelspec (default: for the current user) and build
+    /// the runtime's dependencies, so the first notebook does not wait for them.
+    Install {
+        #[command(flatten)]
+        target: Target,
+        /// Only write the kernelspec; the first kernel then builds the runtime.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Remove the kernelspec.
     Uninstall(Target),
     /// Run the kernel (what kernel.json starts).
@@ -51,16 +58,6 @@ enum Command {
         /// The connection file written by the Jupyter client.
         #[arg(long)]
         connection_file: PathBuf,
-    },
-    /// Time a cell run in-process by evcxr (the baseline of benches/kernel_overhead.py).
-    #[command(hide = true)]
-    BenchEvcxr {
-        /// The cell.
-        #[arg(long, default_value = "1 + 1")]
-        code: String,
-        /// How many timed runs.
-        #[arg(long, default_value_t = 20)]
-        runs: usize,
     },
 }
 
@@ -99,9 +96,12 @@ fn main() -> Result<()> {
 
     let cli = Cli::parse();
     match cli.command {
-        Command::Install(target) => {
+        Command::Install { target, no_build } => {
             let dir = install::install(&target.location())?;
             println!("Installed the rustpx kernelspec in {}", dir.display());
+            if !no_build {
+                prebuild::run()?;
+            }
         }
         Command::Uninstall(target) => {
             let dir = install::uninstall(&target.location())?;
@@ -119,10 +119,6 @@ fn main() -> Result<()> {
             // Held until exit: the build directory is this kernel's while it runs.
             let _build_dir = build_dir::claim()?;
             tokio::runtime::Runtime::new()?.block_on(server::serve(info))?;
-        }
-        Command::BenchEvcxr { code, runs } => {
-            let _build_dir = build_dir::claim()?;
-            bench::run(&code, runs)?;
         }
     }
     Ok(())
