@@ -234,19 +234,27 @@ fn read_stdout(
             },
             recv(sync) -> ack => {
                 let Ok(ack) = ack else { return };
-                for line in rx.try_iter().take(rx.len()) {
-                    on_stdout_line(&line, &mut buffer, cell, outbox);
-                }
+                drain_queued(rx, &mut buffer, |l, b| on_stdout_line(l, b, cell, outbox));
                 send_stream(cell, outbox, "stdout", &mut buffer);
                 let _ = ack.send(());
             }
             recv(buffer.due()) -> _ => {
-                for line in rx.try_iter().take(rx.len()) {
-                    on_stdout_line(&line, &mut buffer, cell, outbox);
-                }
+                drain_queued(rx, &mut buffer, |l, b| on_stdout_line(l, b, cell, outbox));
                 send_stream(cell, outbox, "stdout", &mut buffer);
             }
         }
+    }
+}
+
+/// Handles the lines queued now, and no more: under a flood the reader still gets back to
+/// its other duties (acks, deadlines).
+fn drain_queued(
+    rx: &Receiver<String>,
+    buffer: &mut StreamBuffer,
+    mut on_line: impl FnMut(&str, &mut StreamBuffer),
+) {
+    for line in rx.try_iter().take(rx.len()) {
+        on_line(&line, buffer);
     }
 }
 
@@ -279,9 +287,7 @@ fn read_stderr(rx: &Receiver<String>, cell: &SharedCell, outbox: &Outbox, fences
                 Err(_) => return send_stream(cell, outbox, "stderr", &mut buffer),
             },
             recv(buffer.due()) -> _ => {
-                for line in rx.try_iter().take(rx.len()) {
-                    on_stderr_line(&line, &mut buffer, cell, outbox, fences);
-                }
+                drain_queued(rx, &mut buffer, |l, b| on_stderr_line(l, b, cell, outbox, fences));
                 send_stream(cell, outbox, "stderr", &mut buffer);
             }
         }
