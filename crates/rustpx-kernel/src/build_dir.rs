@@ -111,6 +111,9 @@ fn use_dir(dir: &Path, user_config: &toml::Table) -> Result<()> {
     unsafe {
         std::env::set_var("EVCXR_TMPDIR", dir);
         std::env::set_var(EVCXR_CONFIG_DIR, &config_dir);
+        if let Err(e) = super::cell_build::install(dir) {
+            tracing::warn!("every cell will be built by cargo: {e}");
+        }
     }
     Ok(())
 }

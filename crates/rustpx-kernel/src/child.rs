@@ -16,6 +16,9 @@
 //! stdout channel to drain after each run, and nobody reads that channel during the
 //! run evcxr makes while starting.
 //!
+//! It filters evcxr's commands on stdin: a cell library reused from the build cache
+//! exports another run's entry point (see `cell_build::alias`).
+//!
 //! It also ignores the interrupt signals until the notebook prelude installs the runtime's
 //! real handlers, so an early interrupt cannot kill the child (and every variable).
 
@@ -68,5 +71,15 @@ pub fn prepare() {
     });
     if let Err(e) = tapped {
         eprintln!("rustpx: cannot watch stdout for cell errors: {e}");
+    }
+    let aliased = super::fdtap::tap_input(0, |line, process| {
+        let _ = match super::cell_build::alias::resolve(line) {
+            Some(aliased) => process.write_all(&aliased),
+            None => process.write_all(line),
+        };
+    });
+    if let Err(e) = aliased {
+        // A reused cell library then fails to load with evcxr's "undefined symbol" error.
+        eprintln!("rustpx: cannot filter evcxr's commands: {e}");
     }
 }

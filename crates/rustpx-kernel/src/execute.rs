@@ -114,9 +114,12 @@ impl ExecutorThread {
                 self.cell.clone(),
                 self.outbox.clone(),
             ));
+            tracing::debug!("evcxr started in {:?}", started.elapsed());
             let runtime = super::runtime_embed::extract()?;
-            ctx.execute(&session::prelude(&runtime))
+            let outputs = ctx
+                .execute(&session::prelude(&runtime))
                 .map_err(|e| anyhow::anyhow!("linking the rustpx runtime failed: {e}"))?;
+            log_phases(&outputs);
             Ok(ctx)
         });
         match result {
@@ -337,7 +340,17 @@ impl ExecutorThread {
         if killed {
             return Err(CellError::killed_after_interrupt());
         }
+        if let Ok(outputs) = &result {
+            log_phases(outputs);
+        }
         result.map_err(CellError::from)
+    }
+}
+
+/// Logs how long evcxr's steps took (`RUSTPX_LOG=rustpx=debug`).
+fn log_phases(outputs: &EvalOutputs) {
+    for phase in &outputs.phases {
+        tracing::debug!("evcxr phase {}: {:?}", phase.name, phase.duration);
     }
 }
 

@@ -1,8 +1,9 @@
 //! Reading what a process writes to one of its own file descriptors, line by line.
 //!
-//! Used twice: in evcxr's child process, to notice evcxr's `?`-error line on stdout
-//! (see [`super::child`]), and in the kernel, to show cargo's "Compiling …" progress,
-//! which evcxr writes to the kernel's stderr, in the notebook.
+//! Used in evcxr's child process, to notice evcxr's `?`-error line on stdout and to apply
+//! a reused cell library's entry-point alias to evcxr's commands on stdin (see
+//! [`super::child`]), and in the kernel, to show cargo's "Compiling …" progress, which
+//! evcxr writes to the kernel's stderr, in the notebook.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -11,13 +12,38 @@ use std::os::fd::{FromRawFd, RawFd};
 /// Replaces `fd` by a pipe whose lines are handed to `on_line` on a background thread,
 /// together with a writer to the original destination (which `on_line` normally writes
 /// the line to). Lines keep their order; a final unterminated line is passed on at EOF.
-pub fn tap<F>(fd: RawFd, mut on_line: F) -> std::io::Result<()>
+pub fn tap<F>(fd: RawFd, on_line: F) -> std::io::Result<()>
+where
+    F: FnMut(&[u8], &mut File) + Send + 'static,
+{
+    interpose(fd, Direction::Written, on_line)
+}
+
+/// Replaces input `fd` by a pipe fed by a background thread: each line read from the
+/// original source is handed to `on_line` with a writer to what the process now reads
+/// (which `on_line` normally writes the line to). At EOF of the source the process sees
+/// EOF too.
+pub fn tap_input<F>(fd: RawFd, on_line: F) -> std::io::Result<()>
+where
+    F: FnMut(&[u8], &mut File) + Send + 'static,
+{
+    interpose(fd, Direction::Read, on_line)
+}
+
+/// Whether the process writes or reads the tapped descriptor.
+#[derive(Clone, Copy)]
+enum Direction {
+    Written,
+    Read,
+}
+
+fn interpose<F>(fd: RawFd, direction: Direction, mut on_line: F) -> std::io::Result<()>
 where
     F: FnMut(&[u8], &mut File) + Send + 'static,
 {
     // SAFETY: plain fd syscalls on descriptors this function owns; every return value is
     // checked before the descriptor is used.
-    let (original, read_end) = unsafe {
+    let (original, ours) = unsafe {
         let original = libc::dup(fd);
         if original < 0 {
             return Err(std::io::Error::last_os_error());
@@ -27,29 +53,37 @@ where
             libc::close(original);
             return Err(std::io::Error::last_os_error());
         }
-        if libc::dup2(ends[1], fd) < 0 {
+        // The process keeps using `fd`, now the pipe's end in its direction.
+        let (ours, theirs) = match direction {
+            Direction::Written => (ends[0], ends[1]),
+            Direction::Read => (ends[1], ends[0]),
+        };
+        if libc::dup2(theirs, fd) < 0 {
             let error = std::io::Error::last_os_error();
             libc::close(original);
             libc::close(ends[0]);
             libc::close(ends[1]);
             return Err(error);
         }
-        libc::close(ends[1]);
-        (File::from_raw_fd(original), File::from_raw_fd(ends[0]))
+        libc::close(theirs);
+        (File::from_raw_fd(original), File::from_raw_fd(ours))
+    };
+    let (source, mut sink) = match direction {
+        Direction::Written => (ours, original),
+        Direction::Read => (original, ours),
     };
     std::thread::Builder::new()
         .name(format!("rustpx-fdtap-{fd}"))
         .spawn(move || {
-            let mut original = original;
-            let mut reader = BufReader::new(read_end);
+            let mut reader = BufReader::new(source);
             let mut line = Vec::new();
             loop {
                 line.clear();
                 match reader.read_until(b'\n', &mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        on_line(&line, &mut original);
-                        let _ = original.flush();
+                        on_line(&line, &mut sink);
+                        let _ = sink.flush();
                     }
                 }
             }

@@ -5,6 +5,7 @@
 //! beside this file for how output, errors and interrupts cross from evcxr's child.
 
 mod build_dir;
+mod cell_build;
 mod child;
 mod complete;
 mod errors;
@@ -86,8 +87,9 @@ impl Target {
 }
 
 fn main() -> Result<()> {
-    // evcxr re-runs this binary as its rustc wrapper and as the process that runs cells;
-    // both must be recognised before anything else happens.
+    // evcxr re-runs this binary as cargo (see `cell_build`), as its rustc wrapper and as
+    // the process that runs cells; each must be recognised before anything else happens.
+    cell_build::intercept();
     rustc_fix::reexec_if_needed();
     if child::is_child() {
         child::prepare();

@@ -29,6 +29,9 @@ pub fn new_context() -> Result<(CommandContext, EvalContextOutputs)> {
     command
         .process_group(0)
         .env(rustpx::protocol::KERNEL_ENV, "1");
+    if let Some(path) = super::cell_build::path_without_shim() {
+        command.env("PATH", path);
+    }
     // Cells are linked with `-C prefer-dynamic`: the child must find the toolchain's
     // libstd-*.so, which only `cargo run` would otherwise put on the library path.
     if let Some(libdir) = toolchain_libdir() {
