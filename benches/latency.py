@@ -36,6 +36,11 @@ ROWS = [
      "let squares: Vec<i64> = (0..1000i64).map(|v| v * v).collect(); squares.len()", 3, 0),
     ("re-running an unchanged cell", "let z = double(21); z", 4, 1),
 ]
+# A user reads the first output and types the first `let`; rustpx warms rust-analyzer then.
+PAUSE = 10
+PAUSED_LET = (f"first `let` after {PAUSE} s at the prompt", "let x = 5;")
+COMPLETION = ("start to the first completion (`v.is_em` → `is_empty`)",
+              "let v: Vec<u8> = Vec::new();\nv.is_em")
 PARALLEL = ("start to the first parallel result",
             "let client = Client::local(2)?;\n"
             "let view = client.load_balanced_view();\n"
@@ -106,10 +111,38 @@ def rows(kc):
     return times
 
 
+def paused_let(kc):
+    time.sleep(PAUSE)
+    return run_cell(kc, PAUSED_LET[1])
+
+
+def first_completion(kernel_name):
+    """Seconds from the process launch to a completion reply that has rust-analyzer's
+    answer, asked as soon as the kernel answers kernel_info (a fallback list is a failure:
+    the row then says so)."""
+    import jupyter_client
+
+    start = time.perf_counter()
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name=kernel_name,
+                                                     startup_timeout=600)
+    try:
+        code = COMPLETION[1]
+        reply = kc.complete(code, len(code), reply=True, timeout=600)["content"]
+        elapsed = time.perf_counter() - start
+        if not any(m.startswith("is_empty") for m in reply["matches"]):
+            raise SystemExit(f"{kernel_name}: no rust-analyzer completion: {reply['matches'][:10]}")
+        return elapsed
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 def session(kernel_name, with_parallel):
     """Fresh kernels: seconds per row (lists), keyed by label."""
     first, times = fresh_kernel(kernel_name, "1", rows)
     times = {"start to first result (`1`)": [first], **times}
+    times[PAUSED_LET[0]] = [fresh_kernel(kernel_name, "1", paused_let)[1]]
+    times[COMPLETION[0]] = [first_completion(kernel_name)]
     if with_parallel:
         label, code = PARALLEL
         times[label] = [fresh_kernel(kernel_name, code, lambda kc: None)[0]]

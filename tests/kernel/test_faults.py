@@ -238,3 +238,18 @@ def test_the_cell_process_killed_in_the_middle_of_a_cell(kernel):
     reply, _ = run(kc, 'panic!("after the restart")')
     assert (reply["content"]["ename"], reply["content"]["evalue"]) == ("panic", "after the restart")
     print(f"\nSIGKILL of the cell process: error reply {replied:.1f} s later, kernel alive")
+
+
+def test_the_value_format_survives_a_new_cell_process(kernel):
+    km, kc, _ = kernel
+    run(kc, ":fmt {:#?}")
+    pretty = "[\n    1,\n    2,\n]"
+    assert value(kc, "vec![1, 2]") == pretty
+    pid = child_pid(kc)
+    reply, _ = run(kc, "std::process::abort();")
+    assert reply["content"]["status"] == "error", reply["content"]
+    assert child_pid(kc) != pid
+    # evcxr keeps its own setting; the runtime's value display in the new process must too.
+    assert value(kc, "vec![1, 2]") == pretty
+    run(kc, ":fmt {:?}")
+    assert value(kc, "vec![1, 2]") == "[1, 2]"

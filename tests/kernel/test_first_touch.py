@@ -36,6 +36,28 @@ CELLS = [
 ]
 
 
+def test_a_completion_asked_at_start_gets_rust_analyzers_answer():
+    """Asked as soon as the kernel answers kernel_info (evcxr still starting): the reply
+    waits for evcxr rather than falling back to the identifiers in the code. First in the
+    module, so no other kernel holds the warm build slot."""
+    import jupyter_client
+
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="rustpx", startup_timeout=120)
+    try:
+        code = "let v: Vec<u8> = Vec::new();\nv.is_em"
+        reply = kc.complete(code, len(code), reply=True, timeout=600)["content"]
+        assert reply["status"] == "ok"
+        assert "is_empty()" in reply["matches"], reply["matches"][:20]
+        assert code[reply["cursor_start"]:reply["cursor_end"]] == "is_em"
+        # The warm-up takes no cell of the user's: the first cell still counts as 1.
+        outcome, _ = run(kc, "let w = 2; w")
+        assert outcome["content"]["status"] == "ok"
+        assert outcome["content"]["execution_count"] == 1
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 @pytest.fixture(scope="module")
 def fresh():
     km, kc = start_kernel()
@@ -78,3 +100,4 @@ def test_busy_precedes_everything_the_first_request_shows():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+

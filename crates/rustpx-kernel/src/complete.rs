@@ -1,10 +1,11 @@
 //! `complete_request` and `inspect_request`.
 //!
 //! When no cell is running, evcxr's own analysis (rust-analyzer over the session's
-//! code) answers. While a cell runs the evcxr context is busy, and waiting for it would
-//! block completion for the whole cell, so a quick fallback answers instead: Rust
-//! keywords, the runtime prelude's names, evcxr's commands and the identifiers of the
-//! session's earlier cells that match the word at the cursor.
+//! code) answers; a request made while the kernel starts waits for it. While a cell
+//! runs the evcxr context is busy, and waiting for it would block completion for the
+//! whole cell, so a quick fallback answers instead: Rust keywords, the runtime prelude's
+//! names, evcxr's commands and the identifiers of the session's earlier cells that match
+//! the word at the cursor.
 
 use super::execute::Executor;
 use super::magics::MAGICS;
@@ -72,7 +73,7 @@ fn char_offset(code: &str, byte: usize) -> usize {
 /// The `complete_reply` content.
 pub fn complete(exec: &Executor, code: &str, cursor: usize) -> Value {
     let pos = byte_offset(code, cursor);
-    if let Some(mut guard) = exec.try_context(PATIENCE)
+    if let Some(mut guard) = exec.analysis_context(PATIENCE)
         && let Some(ctx) = guard.as_mut()
         && let Ok(found) = ctx.completions(code, pos)
         && !found.completions.is_empty()
@@ -138,7 +139,7 @@ fn fallback(code: &str, pos: usize, history: &[String]) -> (usize, Vec<String>) 
 /// free; `found: false` otherwise.
 pub fn inspect(exec: &Executor, code: &str, cursor: usize) -> Value {
     let pos = byte_offset(code, cursor);
-    if let Some(mut guard) = exec.try_context(PATIENCE)
+    if let Some(mut guard) = exec.analysis_context(PATIENCE)
         && let Some(ctx) = guard.as_mut()
         && let Ok((text, _)) = ctx.hover_at(code, pos)
         && !text.trim().is_empty()

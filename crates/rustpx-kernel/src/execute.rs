@@ -1,8 +1,8 @@
 //! The cell executor: one thread that owns the evcxr context and runs cells in order.
 //!
 //! Requests other than execute are answered by the async server while a cell runs; they
-//! reach the context only through [`Executor::try_context`], which gives up instead of
-//! waiting for the running cell.
+//! reach the context only through [`Executor::analysis_context`], which waits while evcxr
+//! starts or warms up but gives up instead of waiting for a running cell.
 
 use super::errors::CellError;
 use super::history::History;
@@ -17,7 +17,17 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long an analysis request waits for evcxr to start and warm up before it settles
+/// for the fallback (a start in a new build slot builds the runtime for minutes).
+const START_WAIT: Duration = Duration::from_secs(600);
+
+/// Analysed (not run) once the kernel is first idle: rust-analyzer's first inference in a
+/// session loads the items and impls of every crate the runtime depends on, seconds that
+/// would otherwise fall on the first `let` or the first completion.
+const WARM_UP: &str =
+    "let rustpx_warm_up = Client::local(1).map(|c| c.direct_view());\nrustpx_warm_up.";
 
 /// Handle to the executor thread.
 pub struct Executor {
@@ -31,6 +41,8 @@ pub struct Executor {
     pub cell: SharedCell,
     /// Set once the runtime is linked and the first cell can run.
     pub ready: Arc<AtomicBool>,
+    /// Set while a cell (not the start or the warm-up) holds the context.
+    running_cell: Arc<AtomicBool>,
 }
 
 impl Executor {
@@ -44,6 +56,7 @@ impl Executor {
             history: Arc::new(Mutex::new(History::default())),
             cell: Arc::new(Mutex::new(CellOutput::default())),
             ready: Arc::new(AtomicBool::new(false)),
+            running_cell: Arc::new(AtomicBool::new(false)),
         };
         let mut thread = ExecutorThread {
             context: exec.context.clone(),
@@ -51,6 +64,7 @@ impl Executor {
             history: exec.history.clone(),
             cell: exec.cell.clone(),
             ready: exec.ready.clone(),
+            running_cell: exec.running_cell.clone(),
             outbox,
             count: 0,
             startup_error: None,
@@ -69,12 +83,21 @@ impl Executor {
         let _ = self.jobs.send(request);
     }
 
-    /// The evcxr context if no cell holds it within `patience`.
-    pub fn try_context(
+    /// The evcxr context for analysis (completion, inspection): waits while evcxr starts
+    /// or warms up, but gives up once a cell has held it for `patience`.
+    pub fn analysis_context(
         &self,
         patience: Duration,
     ) -> Option<parking_lot::MutexGuard<'_, Option<CommandContext>>> {
-        self.context.try_lock_for(patience).filter(|c| c.is_some())
+        let deadline = Instant::now() + START_WAIT;
+        loop {
+            if let Some(guard) = self.context.try_lock_for(patience) {
+                return Some(guard).filter(|c| c.is_some());
+            }
+            if self.running_cell.load(Ordering::Acquire) || Instant::now() >= deadline {
+                return None;
+            }
+        }
     }
 }
 
@@ -85,6 +108,7 @@ struct ExecutorThread {
     history: Arc<Mutex<History>>,
     cell: SharedCell,
     ready: Arc<AtomicBool>,
+    running_cell: Arc<AtomicBool>,
     outbox: Arc<Outbox>,
     count: usize,
     startup_error: Option<String>,
@@ -99,9 +123,37 @@ struct ExecutorThread {
 impl ExecutorThread {
     fn run(&mut self, jobs: &crossbeam_channel::Receiver<Request>) {
         self.start_context();
-        while let Ok(request) = jobs.recv() {
+        // Cells sent during the start run first; the warm-up takes the first idle moment.
+        let mut warmed = false;
+        loop {
+            let request = match jobs.try_recv() {
+                Ok(request) => request,
+                Err(crossbeam_channel::TryRecvError::Empty) if !warmed => {
+                    self.warm_up();
+                    warmed = true;
+                    continue;
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => match jobs.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                },
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+            };
+            self.running_cell.store(true, Ordering::Release);
             self.execute(&request);
+            self.running_cell.store(false, Ordering::Release);
         }
+    }
+
+    /// Has rust-analyzer analyse [`WARM_UP`] (a completion: nothing is compiled or run).
+    fn warm_up(&mut self) {
+        let started = Instant::now();
+        if let Some(ctx) = self.context.lock().as_mut()
+            && let Err(e) = ctx.completions(WARM_UP, WARM_UP.len())
+        {
+            tracing::warn!("warming up rust-analyzer failed: {e}");
+        }
+        tracing::debug!("rust-analyzer warmed up in {:?}", started.elapsed());
     }
 
     fn start_context(&mut self) {
@@ -332,8 +384,10 @@ impl ExecutorThread {
         if self.interrupter.refresh_pid(ctx) {
             // Per-worker variables died with the old process.
             self.magics.reset_variables();
-            // A new child process: its interrupt handlers and the runtime's state are gone.
-            if let Err(e) = ctx.execute(session::RESTART_PRELUDE) {
+            // A new child process: its interrupt handlers and the runtime's state are gone
+            // (evcxr keeps its own `:fmt`/`:types` settings; the runtime's must match).
+            let style = self.magics.debug_style().runtime_call();
+            if let Err(e) = ctx.execute(&format!("{}\n{style}", session::RESTART_PRELUDE)) {
                 tracing::error!("re-running the prelude after a restart failed: {e}");
             }
         }

@@ -18,12 +18,19 @@ pub struct DebugStyle {
     pub types: bool,
 }
 
+impl DebugStyle {
+    /// The runtime call that sets this style (also for a new evcxr child process, whose
+    /// runtime starts with the default style).
+    pub fn runtime_call(self) -> String {
+        let DebugStyle { pretty, types } = self;
+        render(&quote!(rustpx::display::set_debug_style(#pretty, #types);))
+    }
+}
+
 /// evcxr's command line followed by the runtime call that matches it.
 fn pass_on(command: String, style: DebugStyle, changes: &mut Changes) -> Rewrite {
-    let DebugStyle { pretty, types } = style;
     changes.debug_style = Some(style);
-    let call = render(&quote!(rustpx::display::set_debug_style(#pretty, #types);));
-    Rewrite::Code(format!("{command}\n{call}"))
+    Rewrite::Code(format!("{command}\n{}", style.runtime_call()))
 }
 
 /// The `:fmt` magic.
