@@ -61,9 +61,10 @@ pub fn run(args: &[OsString]) -> i32 {
 }
 
 fn build(args: &[OsString], crate_dir: &Path) -> i32 {
-    let reason = match build_key(args, crate_dir) {
-        Err(why) => why,
-        Ok(key) => match load_record(crate_dir, &key) {
+    let key = build_key(args, crate_dir);
+    let reason = match &key {
+        Err(why) => why.clone(),
+        Ok(key) => match load_record(crate_dir, key) {
             None => "no build recorded with these dependencies and settings".to_string(),
             Some(r) if !r.externs.iter().all(FileStamp::holds) => {
                 "a dependency was rebuilt".to_string()
@@ -71,26 +72,42 @@ fn build(args: &[OsString], crate_dir: &Path) -> i32 {
             Some(record) => return without_cargo(&record, crate_dir),
         },
     };
-    log(crate_dir, &format!("cargo ({reason})"));
-    with_cargo(args, crate_dir)
+    with_cargo(args, crate_dir, key.ok(), &reason)
 }
 
 /// Builds with cargo, recording the cell crate's rustc command for the next cells.
-fn with_cargo(args: &[OsString], crate_dir: &Path) -> i32 {
+///
+/// The record is kept under the key of the files as they were before cargo ran
+/// (`before`) as well as after: cargo rewrites `Cargo.lock` (evcxr's first build, with no
+/// dependencies, prunes it; the runtime's `:dep` fills it again), so only the state
+/// before a build recurs at the next kernel start.
+fn with_cargo(args: &[OsString], crate_dir: &Path, before: Option<String>, reason: &str) -> i32 {
     let fresh = crate_dir.join(FRESH_RECORD_FILE);
     let _ = std::fs::remove_file(&fresh);
     let code = cargo(args, &[(RECORD_ENV, fresh.as_os_str())]);
     let recorded = std::fs::read(&fresh)
         .ok()
         .and_then(|b| serde_json::from_slice::<Invocation>(&b).ok());
-    if let Ok(key) = build_key(args, crate_dir) {
-        match (code, recorded) {
-            (0, Some(invocation)) => save_record(crate_dir, key, invocation),
-            // A failed build, or cargo found the cell up to date: nothing new to keep, and
-            // what was kept for this key may be stale.
-            _ => {
-                let _ = std::fs::remove_file(record_path(crate_dir, &key));
+    log(
+        crate_dir,
+        &format!(
+            "cargo ({reason}): exit {code}{}",
+            if recorded.is_some() {
+                ""
+            } else {
+                ", cell not compiled"
             }
+        ),
+    );
+    // The command holds even when the cell did not compile (an error in the cell), and
+    // nothing here makes an older record for these keys stale: the key covers what
+    // cargo's command depends on, the stamps what it links.
+    if let Some(invocation) = recorded {
+        let mut keys: Vec<String> = before.into_iter().collect();
+        keys.extend(build_key(args, crate_dir).ok());
+        keys.dedup();
+        for key in keys {
+            save_record(crate_dir, key, invocation.clone());
         }
     }
     alias::clear(&library_dir(args, crate_dir));
