@@ -4,10 +4,11 @@
 //! reach the context only through [`Executor::try_context`], which gives up instead of
 //! waiting for the running cell.
 
+use super::engines::Engines;
 use super::errors::CellError;
 use super::history::History;
 use super::interrupt::Interrupter;
-use super::magics::{self, Magics, Prepared};
+use super::magics::{self, EngineAction, Magics, Prepared};
 use super::outbox::Outbox;
 use super::output::{self, CellOutput, SharedCell};
 use super::session;
@@ -57,6 +58,7 @@ impl Executor {
             readers: None,
             magics: Magics::default(),
             pending_magics: None,
+            engines: None,
         };
         let _ = std::thread::Builder::new()
             .name("rustpx-executor".into())
@@ -94,6 +96,8 @@ struct ExecutorThread {
     magics: Magics,
     /// What the running cell's magics change if it succeeds.
     pending_magics: Option<Prepared>,
+    /// The MPI engines, once `:engines start` ran.
+    engines: Option<Engines>,
 }
 
 impl ExecutorThread {
@@ -277,7 +281,11 @@ impl ExecutorThread {
         }
         let code = prepared.code.clone();
         let (reply, append_help) = (prepared.reply.clone(), prepared.append_help);
+        let engine_action = prepared.engines.clone();
         self.pending_magics = Some(prepared);
+        if let Some(action) = engine_action {
+            return self.on_engines(action);
+        }
         if let Some(text) = reply {
             let mut outputs = EvalOutputs::new();
             outputs
@@ -341,9 +349,55 @@ impl ExecutorThread {
     }
 }
 
+impl ExecutorThread {
+    /// Carries out `:engines …` or `:px --engines`.
+    fn on_engines(&mut self, action: EngineAction) -> Result<EvalOutputs, CellError> {
+        let reply = |text: String| {
+            let mut outputs = EvalOutputs::new();
+            outputs
+                .content_by_mime_type
+                .insert("text/plain".into(), text);
+            Ok(outputs)
+        };
+        let not_running = "no engines are running (start them with :engines start -n N)";
+        match (action, &mut self.engines) {
+            (EngineAction::Start { ranks, hostfile }, None) => {
+                let engines = Engines::start(
+                    ranks,
+                    hostfile.as_deref(),
+                    self.cell.clone(),
+                    self.outbox.clone(),
+                )
+                .map_err(|e| CellError::message("EngineStartError", format!("{e:#}")))?;
+                let table = engines.table().unwrap_or_default();
+                self.engines = Some(engines);
+                reply(format!("{ranks} engines started\n{table}"))
+            }
+            (EngineAction::Start { .. }, Some(running)) => Err(CellError::message(
+                "EngineError",
+                format!(
+                    "{} engines are already running; :engines stop first",
+                    running.len()
+                ),
+            )),
+            (EngineAction::Show, Some(running)) => running
+                .table()
+                .map_err(|e| CellError::message("EngineError", format!("{e:#}")))
+                .and_then(reply),
+            (EngineAction::Stop, Some(_)) => {
+                let count = self.engines.take().map_or(0, |e| e.len());
+                reply(format!("{count} engines stopped"))
+            }
+            (EngineAction::Show | EngineAction::Stop, None) => reply(not_running.into()),
+            (EngineAction::Run(code), Some(running)) => running.run(&code),
+            (EngineAction::Run(_), None) => Err(CellError::message("EngineError", not_running)),
+        }
+    }
+}
+
 /// How many times the child ran code for a cell: evcxr records an "Execution" phase for
 /// each run that completed.
-fn runs(result: &Result<EvalOutputs, CellError>) -> usize {
+pub fn runs(result: &Result<EvalOutputs, CellError>) -> usize {
     result.as_ref().map_or(0, |outputs| {
         outputs
             .phases

@@ -7,6 +7,7 @@
 mod build_dir;
 mod child;
 mod complete;
+mod engines;
 mod errors;
 mod execute;
 mod fdtap;
@@ -89,6 +90,7 @@ fn main() -> Result<()> {
     // evcxr re-runs this binary as its rustc wrapper and as the process that runs cells;
     // both must be recognised before anything else happens.
     rustc_fix::reexec_if_needed();
+    engines::enter_if_engine_process();
     if child::is_child() {
         child::prepare();
     }

@@ -30,13 +30,22 @@ pub fn version_dir() -> PathBuf {
 /// Writes the embedded runtime crate under [`version_dir`] (once; a marker file records a
 /// complete extraction) and returns the crate's directory.
 pub fn extract() -> Result<PathBuf> {
-    let dir = version_dir().join("runtime");
+    extract_crate("runtime", generated::FILES)
+}
+
+/// Writes the embedded `rustpx-mpi` crate (what engine cells link) as [`extract`] does.
+pub fn extract_mpi() -> Result<PathBuf> {
+    extract_crate("rustpx-mpi", generated::MPI_FILES)
+}
+
+fn extract_crate(name: &str, files: &[(&str, &[u8])]) -> Result<PathBuf> {
+    let dir = version_dir().join(name);
     let done = dir.join(".complete");
     if done.exists() {
         return Ok(dir);
     }
-    write_files(&dir)?;
-    std::fs::write(&done, b"").context("marking the runtime extracted")?;
+    write_files(&dir, files)?;
+    std::fs::write(&done, b"").with_context(|| format!("marking {name} extracted"))?;
     Ok(dir)
 }
 
@@ -44,8 +53,8 @@ pub fn extract() -> Result<PathBuf> {
 /// the cache it is a root of its own, so cargo never looks for a workspace above it.
 const STANDALONE: &[u8] = b"\n[workspace]\n";
 
-fn write_files(dir: &Path) -> Result<()> {
-    for (rel, bytes) in generated::FILES {
+fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
+    for (rel, bytes) in files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -86,6 +95,8 @@ mod tests {
                 .any(|n| *n == "src/main.rs" || n.starts_with("tests/"))
         );
         assert!(!cargo_lock().is_empty());
+        let mpi: Vec<&str> = generated::MPI_FILES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(mpi, ["Cargo.toml", "src/lib.rs"]);
     }
 
     #[test]
@@ -107,7 +118,7 @@ mod tests {
     #[test]
     fn writes_every_file() {
         let tmp = tempfile::tempdir().unwrap();
-        write_files(tmp.path()).unwrap();
+        write_files(tmp.path(), generated::FILES).unwrap();
         assert!(tmp.path().join("src/lib.rs").is_file());
         let manifest = std::fs::read_to_string(tmp.path().join("Cargo.toml")).unwrap();
         assert!(manifest.ends_with("[workspace]\n"), "{manifest}");
