@@ -3,7 +3,8 @@
 #   ./dev.sh demo [--lab]   build, install the kernel into .venv, run notebooks/demo.ipynb
 #                           headless (or open JupyterLab with --lab)
 #   ./dev.sh test           every test: cargo test (incl. doctests), the loom models, then
-#                           pytest over tests/
+#                           pytest over tests/ (installs Open MPI for the engine tests
+#                           when it is missing and apt-get can run as root)
 #   ./dev.sh latency [--rounds N]
 #                           rustpx against evcxr_jupyter 0.22, the same cells side by side
 #                           (benches/latency.py; builds evcxr_jupyter once; README table)
@@ -27,7 +28,28 @@ build() {
 # and then the tests would compile evcxr and rust-analyzer's crates twice).
 build_for_tests() {
     say "building the rustpx kernel and the tests (cargo build --all-targets)"
-    cargo build --quiet --workspace --all-targets
+    local skip=()
+    # rustpx-mpi (what engine cells link) needs MPI; the rest builds without it.
+    command -v mpicc >/dev/null || skip=(--exclude rustpx-mpi)
+    cargo build --quiet --workspace "${skip[@]}" --all-targets
+}
+
+# The engines (`:engines`, tests/kernel/test_engines.py) need an MPI launcher, MPI's
+# headers and libclang (the `mpi` crate generates its bindings with bindgen). Installed
+# with apt-get when missing and running as root; otherwise the engine tests are skipped.
+mpi_env() {
+    if command -v mpiexec >/dev/null && command -v mpicc >/dev/null; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing Open MPI for the engines (apt-get install openmpi-bin libopenmpi-dev libclang-dev)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            openmpi-bin libopenmpi-dev libclang-dev >/dev/null
+    else
+        say "no MPI (mpiexec, mpicc): the engine tests will be skipped; install" \
+            "openmpi-bin libopenmpi-dev libclang-dev (or MPICH) to run them"
+    fi
 }
 
 python_env() {
@@ -91,6 +113,7 @@ PY
 }
 
 run_tests() {
+    mpi_env
     build_for_tests
     python_env
     install_kernel

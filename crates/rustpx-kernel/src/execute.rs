@@ -389,7 +389,12 @@ impl ExecutorThread {
                 reply(format!("{count} engines stopped"))
             }
             (EngineAction::Show | EngineAction::Stop, None) => reply(not_running.into()),
-            (EngineAction::Run(code), Some(running)) => running.run(&code),
+            // The engines' own output readers are settled by `run`; the notebook's saw
+            // no run, so the phases that count runs are not passed on.
+            (EngineAction::Run(code), Some(running)) => running.run(&code).map(|mut outputs| {
+                outputs.phases.clear();
+                outputs
+            }),
             (EngineAction::Run(_), None) => Err(CellError::message("EngineError", not_running)),
         }
     }
