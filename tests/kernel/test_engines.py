@@ -168,6 +168,64 @@ def test_four_engines(kc):
     wait_gone(pids.values())
 
 
+def busy_cell_then(kc, action, code=":px --engines\nprintln!(\"spinning\");\nloop { std::hint::spin_loop(); }"):
+    """Starts a busy engine cell, does `action` once it runs, returns (reply, outputs)."""
+    outputs = []
+    msg_id = kc.execute(code)
+    deadline = time.monotonic() + 60
+    while not any("spinning" in m["content"].get("text", "") for _, m in outputs):
+        assert time.monotonic() < deadline, outputs
+        message = kc.get_iopub_msg(timeout=60)
+        if message["parent_header"].get("msg_id") == msg_id:
+            outputs.append((time.monotonic(), message))
+    action()
+    reply = kc.get_shell_msg(timeout=60)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    return reply, outputs
+
+
+def test_an_interrupt_restarts_busy_engines_and_keeps_the_notebook(kernel):
+    km, kc = kernel
+    ok(kc, "let kept = 41;")
+    ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
+    ok(kc, ":px --engines let lost = 1;")
+    pids = engine_pids(kc)
+    started = time.monotonic()
+    reply, _ = busy_cell_then(kc, km.interrupt_kernel)
+    took = time.monotonic() - started
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt", content
+    assert "every engine's variables are lost" in content["evalue"], content
+    wait_gone(pids.values())
+    # The notebook kept its variables; the engines are new and have none of theirs.
+    assert text(ok(kc, "kept + 1")) == "42"
+    new = text(ok(kc, ":px --engines (rank(), std::process::id())", timeout=300))
+    assert new.startswith("Out[0]: (0, ") and "Out[1]: (1, " in new, new
+    assert all(str(p) not in new for p in pids.values())
+    reply, _ = run(kc, ":px --engines lost")
+    assert reply["content"]["status"] == "error"
+    print(f"interrupt to reply: {took:.2f} s")
+
+
+def test_a_killed_rank_is_reported_by_rank_and_signal(kernel):
+    km, kc = kernel
+    pids = engine_pids(kc)
+    reply, outputs = busy_cell_then(kc, lambda: os.kill(pids[1], signal.SIGKILL))
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "EngineDied", content
+    assert re.match(
+        rf"rank 1 \(pid {pids[1]} on .+\) exited on signal 9 \(Killed\) while running the cell",
+        content["evalue"],
+    ), content["evalue"]
+    assert "[stdout:0] spinning" in streams(outputs)
+    wait_gone(pids.values())
+    assert text(ok(kc, "kept")) == "41"
+    assert text(ok(kc, ":px --engines rank()", timeout=300)) == "Out[0]: 0\nOut[1]: 1"
+    pids = engine_pids(kc)
+    ok(kc, ":engines stop")
+    wait_gone(pids.values())
+
+
 def test_killing_the_kernel_leaves_no_engine():
     km, kc = start_kernel()
     try:

@@ -389,13 +389,38 @@ impl ExecutorThread {
                 reply(format!("{count} engines stopped"))
             }
             (EngineAction::Show | EngineAction::Stop, None) => reply(not_running.into()),
-            // The engines' own output readers are settled by `run`; the notebook's saw
-            // no run, so the phases that count runs are not passed on.
-            (EngineAction::Run(code), Some(running)) => running.run(&code).map(|mut outputs| {
-                outputs.phases.clear();
-                outputs
-            }),
+            (EngineAction::Run(code), Some(_)) => self.run_on_engines(&code),
             (EngineAction::Run(_), None) => Err(CellError::message("EngineError", not_running)),
+        }
+    }
+}
+
+impl ExecutorThread {
+    /// Runs `:px --engines` code, with interrupts sent to the engines' hub. The engines'
+    /// output readers are settled by [`Engines::run`]; the notebook's saw no run, so the
+    /// phases that count runs are not passed on.
+    fn run_on_engines(&mut self, code: &str) -> Result<EvalOutputs, CellError> {
+        let Some(engines) = self.engines.as_mut() else {
+            return Err(CellError::message("EngineError", "no engines are running"));
+        };
+        let notebook = self.interrupter.swap_pid(engines.hub_pid());
+        let cell = self.interrupter.begin();
+        let result = engines.run(code);
+        let killed = self.interrupter.end(cell);
+        self.interrupter.swap_pid(notebook);
+        match result {
+            Ok(mut outputs) => {
+                outputs.phases.clear();
+                Ok(outputs)
+            }
+            // A hub that lost its engines reports why before it ends; evcxr only sees
+            // its child end (and starts a new hub, so new engines).
+            Err(error) => Err(self
+                .cell
+                .lock()
+                .take_error()
+                .or_else(|| killed.then(CellError::engines_killed_after_interrupt))
+                .unwrap_or(error)),
         }
     }
 }

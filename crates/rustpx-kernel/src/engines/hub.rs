@@ -21,12 +21,14 @@ use anyhow::{Context, Result, anyhow, bail};
 use crossbeam_channel::{Receiver, Sender};
 use rustpx::protocol::{Event, StreamName};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Set for the hub: the path of the engine table it keeps.
@@ -182,16 +184,30 @@ fn serve() -> Result<()> {
     let listener = TcpListener::bind(bind).with_context(|| format!("listening on {bind}"))?;
     let address = format!("{advertised}:{}", listener.local_addr()?.port());
     let token = token()?;
+    let interrupted = watch_signals()?;
     let mut mpiexec = spawn_mpiexec(ranks, hostfile.as_deref(), &address, &token)?;
+    let launcher = Launcher::watch(&mut mpiexec)?;
     let links = match accept_ranks(&listener, ranks, &token, &mut mpiexec) {
         Ok(links) => links,
         Err(error) => {
-            stop_mpiexec(&mut mpiexec);
+            stop_mpiexec(&mut mpiexec, Duration::ZERO);
             return Err(error);
         }
     };
-    let mut hub = Hub::new(links, table, mpiexec)?;
+    let mut hub = Hub::new(links, table, mpiexec, launcher, interrupted)?;
     hub.serve()
+}
+
+/// The kernel's interrupt signal sets the returned flag (the running cell is then
+/// abandoned, see [`Lost::Interrupted`]); its end-of-cell signal is ignored.
+fn watch_signals() -> Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(rustpx::protocol::INTERRUPT_SIGNAL, interrupted.clone())?;
+    signal_hook::flag::register(
+        rustpx::protocol::CLEAR_SIGNAL,
+        Arc::new(AtomicBool::new(false)),
+    )?;
+    Ok(interrupted)
 }
 
 /// A secret for this job's connections, from the kernel's random source.
@@ -203,8 +219,8 @@ fn token() -> Result<String> {
 }
 
 /// Starts `mpiexec` with this binary as every rank. Its stdin is closed (Open MPI would
-/// otherwise forward evcxr's commands to rank 0) and its stdout goes to the hub's stderr
-/// (stdout is evcxr's). It gets SIGTERM if the hub dies.
+/// otherwise forward evcxr's commands to rank 0) and its output is piped (see
+/// [`Launcher`]), since the hub's stdout is evcxr's. It gets SIGTERM if the hub dies.
 fn spawn_mpiexec(
     ranks: usize,
     hostfile: Option<&Path>,
@@ -229,7 +245,6 @@ fn spawn_mpiexec(
         export: &export,
         as_root,
     });
-    let stdout = std::io::stderr().as_fd_owned()?;
     let mut command = Command::new(&mpiexec.path);
     command
         .args(&args)
@@ -238,7 +253,8 @@ fn spawn_mpiexec(
         .env(TOKEN_ENV, token)
         .env_remove(HUB_ENV)
         .stdin(Stdio::null())
-        .stdout(stdout);
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // SAFETY: prctl is async-signal-safe and touches only the new process.
     unsafe {
         command.pre_exec(|| {
@@ -253,16 +269,60 @@ fn spawn_mpiexec(
         .with_context(|| format!("starting {}", mpiexec.path.display()))
 }
 
-/// `std::io::Stderr` as an owned descriptor, to give a child process.
-trait AsFdOwned {
-    fn as_fd_owned(&self) -> std::io::Result<std::os::fd::OwnedFd>;
+/// What `mpiexec` says: passed on to the hub's stderr (so to the running cell), and
+/// searched for the signal that ended a rank, which only the launcher knows.
+struct Launcher {
+    /// rank -> how it ended (`exited on signal 9 (Killed)`), as `mpiexec` reported it.
+    endings: Arc<Mutex<BTreeMap<usize, String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl AsFdOwned for std::io::Stderr {
-    fn as_fd_owned(&self) -> std::io::Result<std::os::fd::OwnedFd> {
-        use std::os::fd::AsFd;
-        self.as_fd().try_clone_to_owned()
+impl Launcher {
+    fn watch(mpiexec: &mut Child) -> Result<Launcher> {
+        let endings = Arc::new(Mutex::new(BTreeMap::new()));
+        let mut readers = Vec::new();
+        let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(mpiexec.stdout.take().context("mpiexec's stdout")?),
+            Box::new(mpiexec.stderr.take().context("mpiexec's stderr")?),
+        ];
+        for pipe in pipes {
+            let endings = endings.clone();
+            readers.push(
+                std::thread::Builder::new()
+                    .name("rustpx-mpiexec".into())
+                    .spawn(move || {
+                        for line in BufReader::new(pipe).lines() {
+                            let Ok(line) = line else { break };
+                            eprintln!("{line}");
+                            if let Some((rank, how)) = rank_ending(&line) {
+                                endings
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert(rank, how);
+                            }
+                        }
+                    })?,
+            );
+        }
+        Ok(Launcher { endings, readers })
     }
+
+    /// How each rank ended, once `mpiexec` has ended (or after a short wait).
+    fn endings(self) -> BTreeMap<usize, String> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::mem::take(&mut *self.endings.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Open MPI's "process rank 1 with PID 42 on node vm exited on signal 9 (Killed)."
+fn rank_ending(line: &str) -> Option<(usize, String)> {
+    let after = line.split_once("process rank ")?.1;
+    let rank = after.split_whitespace().next()?.parse().ok()?;
+    let how = after[after.find("exited on ")?..].trim_end_matches('.');
+    Some((rank, how.to_string()))
 }
 
 /// A rank's two connections and its row in the table.
@@ -338,9 +398,10 @@ fn accept_ranks(
         .collect())
 }
 
-/// Asks `mpiexec` to end (it ends the ranks), then insists.
-fn stop_mpiexec(mpiexec: &mut Child) {
-    let deadline = Instant::now() + STOP_PATIENCE;
+/// Waits up to `patience` for `mpiexec` to end (the ranks were told to), then asks it to
+/// (it ends the ranks), then insists.
+fn stop_mpiexec(mpiexec: &mut Child, patience: Duration) {
+    let deadline = Instant::now() + patience;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = mpiexec.try_wait() {
             return;
@@ -409,6 +470,9 @@ struct Hub {
     lines: Receiver<(usize, FromRank)>,
     table: PathBuf,
     mpiexec: Child,
+    launcher: Option<Launcher>,
+    /// Set by the kernel's interrupt signal.
+    interrupted: Arc<AtomicBool>,
 }
 
 /// One rank: its row, its connection for cells, and what it did in the running cell.
@@ -431,10 +495,40 @@ struct Run {
     stderr: String,
     /// An error the rank's runtime reported (a marker line).
     raised: Option<String>,
+    /// The rank's process ended while it ran the cell.
+    died: bool,
 }
 
+/// How a cell on the engines ended.
+enum CellEnd {
+    /// Every rank finished it (some may have failed).
+    Finished,
+    /// evcxr closed the hub's input: the engines are being stopped.
+    InputClosed,
+    /// The engines' state cannot be trusted any more; they must be restarted.
+    Lost(Lost),
+}
+
+/// Why the running cell took the engines down with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    /// The kernel interrupted it: a busy rank can only be stopped by ending it.
+    Interrupted,
+    /// A rank's process ended (crash, kill); `mpiexec` then ends the job.
+    RankDied,
+}
+
+/// How often a running cell checks for the kernel's interrupt.
+const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+
 impl Hub {
-    fn new(links: Vec<Link>, table: PathBuf, mpiexec: Child) -> Result<Hub> {
+    fn new(
+        links: Vec<Link>,
+        table: PathBuf,
+        mpiexec: Child,
+        launcher: Launcher,
+        interrupted: Arc<AtomicBool>,
+    ) -> Result<Hub> {
         let (tx, lines) = crossbeam_channel::unbounded();
         let mut ranks = Vec::new();
         for link in links {
@@ -452,33 +546,51 @@ impl Hub {
             lines,
             table,
             mpiexec,
+            launcher: Some(launcher),
+            interrupted,
         };
         hub.write_table()?;
         Ok(hub)
     }
 
-    /// Serves evcxr until its input ends, then stops the ranks.
+    /// Serves evcxr until its input ends, then stops the ranks; or, when a cell lost
+    /// the engines, reports it and ends so that evcxr starts a new hub (new engines).
     fn serve(&mut self) -> Result<()> {
         let commands = spawn_stdin_reader()?;
-        let result = self.serve_commands(&commands);
+        let end = self.serve_commands(&commands);
         for rank in &self.ranks {
             let _ = rank.control.shutdown(Shutdown::Both);
         }
-        stop_mpiexec(&mut self.mpiexec);
-        let _ = std::fs::remove_file(&self.table);
-        result
+        match end? {
+            Some(lost) => {
+                // After a rank died, mpiexec ends the job itself and only then says how
+                // the rank ended; an interrupted job is ended at once.
+                let patience = match lost {
+                    Lost::RankDied => STOP_PATIENCE,
+                    Lost::Interrupted => Duration::ZERO,
+                };
+                stop_mpiexec(&mut self.mpiexec, patience);
+                self.report_lost(lost)
+            }
+            None => {
+                stop_mpiexec(&mut self.mpiexec, STOP_PATIENCE);
+                let _ = std::fs::remove_file(&self.table);
+                Ok(())
+            }
+        }
     }
 
-    fn serve_commands(&mut self, commands: &Receiver<String>) -> Result<()> {
+    /// Runs cells until evcxr's input ends (`None`) or a cell loses the engines.
+    fn serve_commands(&mut self, commands: &Receiver<String>) -> Result<Option<Lost>> {
         loop {
             crossbeam_channel::select! {
                 recv(commands) -> command => match command {
-                    Ok(command) => {
-                        if !self.run_cell(&command, commands)? {
-                            return Ok(());
-                        }
-                    }
-                    Err(_) => return Ok(()),
+                    Ok(command) => match self.run_cell(&command, commands)? {
+                        CellEnd::Finished => {}
+                        CellEnd::InputClosed => return Ok(None),
+                        CellEnd::Lost(lost) => return Ok(Some(lost)),
+                    },
+                    Err(_) => return Ok(None),
                 },
                 // Output between cells (a rank's background thread): shown at once.
                 recv(self.lines) -> line => {
@@ -490,9 +602,9 @@ impl Hub {
         }
     }
 
-    /// Sends `command` to every live rank and merges their replies. `false` when evcxr
-    /// closed the hub's input meanwhile (the kernel is gone).
-    fn run_cell(&mut self, command: &str, commands: &Receiver<String>) -> Result<bool> {
+    /// Sends `command` to every live rank and merges their replies.
+    fn run_cell(&mut self, command: &str, commands: &Receiver<String>) -> Result<CellEnd> {
+        self.interrupted.store(false, Ordering::Release);
         for rank in &mut self.ranks {
             rank.run = Run::default();
             if rank.info.state == EngineState::Exited {
@@ -504,6 +616,7 @@ impl Hub {
             }
         }
         self.write_table()?;
+        let poll = crossbeam_channel::tick(INTERRUPT_POLL);
         while self.ranks.iter().any(|r| !(r.run.ended && r.run.fenced)) {
             crossbeam_channel::select! {
                 recv(self.lines) -> line => {
@@ -512,13 +625,42 @@ impl Hub {
                 }
                 recv(commands) -> command => {
                     if command.is_err() {
-                        return Ok(false);
+                        return Ok(CellEnd::InputClosed);
+                    }
+                }
+                recv(poll) -> _ => {
+                    if self.interrupted.load(Ordering::Acquire) {
+                        return Ok(CellEnd::Lost(Lost::Interrupted));
                     }
                 }
             }
         }
+        if self.ranks.iter().any(|r| r.run.died) {
+            return Ok(CellEnd::Lost(Lost::RankDied));
+        }
         self.finish_cell()?;
-        Ok(true)
+        Ok(CellEnd::Finished)
+    }
+
+    /// Tells the kernel why the engines are gone, without ending the run: evcxr then
+    /// sees its child end, restarts it (new engines) and fails the cell, which the
+    /// kernel reports with this error.
+    fn report_lost(&mut self, lost: Lost) -> Result<()> {
+        let endings = self
+            .launcher
+            .take()
+            .map(Launcher::endings)
+            .unwrap_or_default();
+        for rank in &mut self.ranks {
+            rank.info.state = EngineState::Exited;
+        }
+        self.write_table()?;
+        let event = lost_error(lost, &self.ranks, &endings);
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", event.to_line())?;
+        out.flush()?;
+        eprintln!("{FENCE}hub");
+        Ok(())
     }
 
     fn on_line(&mut self, rank: usize, line: FromRank) {
@@ -665,12 +807,7 @@ impl RankState {
         self.info.state = EngineState::Exited;
         self.run.ended = true;
         self.run.fenced = true;
-        if was_busy {
-            self.run.raised.get_or_insert_with(|| {
-                "the engine process ended while running the cell; its variables are lost"
-                    .to_string()
-            });
-        }
+        self.run.died = was_busy;
     }
 
     /// Why this rank's run failed, if it did.
@@ -729,6 +866,51 @@ fn engine_error(failures: &[(usize, String, String)]) -> Event {
     };
     Event::Error {
         ename: "EngineError".into(),
+        evalue,
+        traceback,
+    }
+}
+
+/// The error of a cell that lost the engines: why, which ranks ended and how (as
+/// `mpiexec` said), and what is lost and kept.
+fn lost_error(lost: Lost, ranks: &[RankState], endings: &BTreeMap<usize, String>) -> Event {
+    let restart = "the engines are restarting: every engine's variables are lost (the \
+                   notebook's are kept)";
+    // Ranks mpiexec reports first: it names the one that ended on its own, and ends
+    // the job's other ranks after it.
+    let mut ended: Vec<&RankState> = ranks
+        .iter()
+        .filter(|r| r.run.died || endings.contains_key(&r.info.rank))
+        .collect();
+    ended.sort_by_key(|r| !endings.contains_key(&r.info.rank));
+    let mut traceback: Vec<String> = ended
+        .iter()
+        .map(|r| match endings.get(&r.info.rank) {
+            Some(how) => format!("{} {how}", r.describe()),
+            None => format!("{}: its process ended", r.describe()),
+        })
+        .collect();
+    let (ename, evalue) = match lost {
+        Lost::Interrupted => (
+            "KeyboardInterrupt",
+            format!("interrupted: the engines were stopped to end the cell; {restart}"),
+        ),
+        Lost::RankDied => {
+            // The rank mpiexec names first is the one that ended on its own; the job's
+            // other ranks are ended by mpiexec after it.
+            let first = traceback
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "an engine's process ended".into());
+            (
+                "EngineDied",
+                format!("{first} while running the cell; {restart}"),
+            )
+        }
+    };
+    traceback.insert(0, evalue.clone());
+    Event::Error {
+        ename: ename.into(),
         evalue,
         traceback,
     }
@@ -823,8 +1005,36 @@ mod tests {
 
         let mut state = rank_state();
         state.exited();
-        assert!(state.run.ended && state.run.fenced);
-        assert!(state.failure().unwrap().contains("ended while running"));
+        assert!(state.run.ended && state.run.fenced && state.run.died);
+    }
+
+    #[test]
+    fn mpiexec_says_how_a_rank_ended() {
+        assert_eq!(
+            rank_ending(
+                "mpiexec noticed that process rank 1 with PID 0 on node vm exited on signal 9 \
+                 (Killed)."
+            ),
+            Some((1, "exited on signal 9 (Killed)".into()))
+        );
+        assert_eq!(rank_ending("Primary job  terminated normally"), None);
+    }
+
+    #[test]
+    fn a_lost_cell_names_the_rank_that_ended_first() {
+        let mut died = rank_state();
+        died.run.died = true;
+        let endings = BTreeMap::from([(1, "exited on signal 9 (Killed)".to_string())]);
+        let Event::Error { ename, evalue, .. } = lost_error(Lost::RankDied, &[died], &endings)
+        else {
+            panic!("not an error")
+        };
+        assert_eq!(ename, "EngineDied");
+        assert!(
+            evalue.starts_with("rank 1 (pid 7 on h) exited on signal 9 (Killed) while running"),
+            "{evalue}"
+        );
+        assert!(evalue.ends_with("(the notebook's are kept)"), "{evalue}");
     }
 
     #[test]

@@ -101,6 +101,14 @@ impl Engines {
         Ok(engines)
     }
 
+    /// The hub's process id (it changes when evcxr restarts the hub).
+    pub fn hub_pid(&self) -> i32 {
+        self.context
+            .process_handle()
+            .lock()
+            .map_or(0, |hub| i32::try_from(hub.id()).unwrap_or(0))
+    }
+
     /// How many engines were started.
     pub fn len(&self) -> usize {
         self.ranks
