@@ -8,6 +8,10 @@
 #   ./dev.sh latency [--rounds N]
 #                           rustpx against evcxr_jupyter 0.22, the same cells side by side
 #                           (benches/latency.py; builds evcxr_jupyter once; README table)
+#   ./dev.sh engines [--rounds N]
+#                           MPI engines against worker threads: start to the first
+#                           `:px --engines` result, `:px` round trips on 2 and 4 ranks
+#                           (benches/engines.py; installs Open MPI like `test`)
 #   ./dev.sh compare        rustpx against SciPy, multiprocessing, ipyparallel, Dask and
 #                           trackpy on the same data (benches/compare.py; README table)
 set -euo pipefail
@@ -141,6 +145,15 @@ compare() {
     "$PY" benches/compare.py "$@"
 }
 
+engines() {
+    mpi_env
+    build
+    python_env
+    install_kernel
+    say "timing engines against worker threads (2 and 4 of each)"
+    "$PY" benches/engines.py "$@"
+}
+
 latency() {
     build
     python_env
@@ -154,6 +167,7 @@ case ${1:-} in
     test) shift; run_tests "$@" ;;
     compare) shift; compare "$@" ;;
     latency) shift; latency "$@" ;;
-    *) echo "usage: ./dev.sh demo [--lab] | ./dev.sh test | ./dev.sh compare | ./dev.sh latency" >&2
+    engines) shift; engines "$@" ;;
+    *) echo "usage: ./dev.sh demo [--lab] | ./dev.sh test | ./dev.sh compare | ./dev.sh latency | ./dev.sh engines" >&2
        exit 2 ;;
 esac

@@ -226,6 +226,16 @@ def test_a_killed_rank_is_reported_by_rank_and_signal(kernel):
     wait_gone(pids.values())
 
 
+def test_engines_placed_by_a_hostfile(kc, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost slots=4\n")
+    ok(kc, f":engines start -n 2 --hostfile {hosts}", timeout=ENGINE_START_TIMEOUT)
+    assert text(ok(kc, ":px --engines (rank(), size())")) == "Out[0]: (0, 2)\nOut[1]: (1, 2)"
+    pids = engine_pids(kc)
+    ok(kc, ":engines stop")
+    wait_gone(pids.values())
+
+
 def test_killing_the_kernel_leaves_no_engine():
     km, kc = start_kernel()
     try:
