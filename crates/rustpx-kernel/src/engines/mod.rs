@@ -48,6 +48,8 @@ pub struct Engines {
     /// The engine table the hub keeps.
     table: PathBuf,
     ranks: usize,
+    /// The hub that ran the set-up cells, and how many it ran: not the user's cells.
+    setup: (i32, u64),
 }
 
 impl Engines {
@@ -82,6 +84,7 @@ impl Engines {
             readers,
             table,
             ranks,
+            setup: (0, 0),
         };
         let mpi = super::runtime_embed::extract_mpi()?;
         let dep = format!(
@@ -98,6 +101,10 @@ impl Engines {
         engines
             .run(&prelude)
             .map_err(|e| anyhow!("importing rustpx-mpi on the engines failed: {e}"))?;
+        let runs = hub::read_table(&engines.table)?
+            .first()
+            .map_or(0, |row| row.cells);
+        engines.setup = (engines.hub_pid(), runs);
         Ok(engines)
     }
 
@@ -125,7 +132,13 @@ impl Engines {
 
     /// The engine table as text: rank, host, pid, state, cells run.
     pub fn table(&self) -> Result<String> {
-        let rows = hub::read_table(&self.table)?;
+        let mut rows = hub::read_table(&self.table)?;
+        // A hub evcxr restarted (new engines) ran no set-up cells.
+        if self.setup.0 == self.hub_pid() {
+            for row in &mut rows {
+                row.cells = row.cells.saturating_sub(self.setup.1);
+            }
+        }
         Ok(format_table(&rows))
     }
 }
