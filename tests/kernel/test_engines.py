@@ -61,8 +61,10 @@ def wait_gone(pids, seconds=20):
         time.sleep(0.2)
 
 
-def start_kernel():
-    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="rustpx", startup_timeout=120)
+def start_kernel(**env):
+    km, kc = jupyter_client.manager.start_new_kernel(
+        kernel_name="rustpx", startup_timeout=120, env={**os.environ, **env}
+    )
     reply, _ = run(kc, "1", timeout=START_TIMEOUT)
     assert reply["content"]["status"] == "ok", reply["content"]
     return km, kc
@@ -260,6 +262,32 @@ def test_engines_placed_by_a_hostfile(kc, tmp_path):
     pids = engine_pids(kc)
     ok(kc, ":engines stop")
     wait_gone(pids.values())
+
+
+def test_without_mpi_engines_start_says_what_to_install(tmp_path):
+    # PATH as it is, minus every MPI launcher: the compiler and linker stay reachable.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launchers = {"mpiexec", "mpirun", "orterun"}
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            link = bin_dir / name
+            if name.split(".")[0] not in launchers and not link.exists():
+                link.symlink_to(os.path.join(directory, name))
+    km, kc = start_kernel(PATH=str(bin_dir))
+    try:
+        reply, _ = run(kc, ":engines start -n 2")
+        content = reply["content"]
+        assert content["status"] == "error" and content["ename"] == "EngineStartError"
+        assert "no `mpiexec` was found on PATH" in content["evalue"], content
+        assert "apt-get install openmpi-bin libopenmpi-dev" in content["evalue"], content
+        # Everything else works.
+        assert text(ok(kc, "6 * 7")) == "42"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def test_killing_the_kernel_leaves_no_engine():
