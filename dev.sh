@@ -123,6 +123,9 @@ run_tests() {
     install_kernel
     say "cargo test (library, kernel, integration tests, doctests)"
     cargo test --quiet
+    if command -v mpicc >/dev/null; then
+        cargo test --quiet -p rustpx-mpi
+    fi
     say "loom: the claim, slot and abort protocols model-checked (crates/rustpx/src/job/loom.rs)"
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --quiet -p rustpx --lib loom
     say "pytest tests/ (kernel over the Jupyter protocol, notebooks)"

@@ -24,15 +24,18 @@ fn main() {
     let mut hash = Fnv::default();
     let mut files = embed(&manifest_dir.join("../rustpx"), &mut hash);
     files.push(entry("Cargo.lock", &lock, &mut hash));
-    let mpi_files = embed(&manifest_dir.join("../rustpx-mpi"), &mut hash);
-    let hash = format!("{:016x}", hash.0);
+    let mut mpi_hash = Fnv::default();
+    let mpi_files = embed(&manifest_dir.join("../rustpx-mpi"), &mut mpi_hash);
+    let (hash, mpi_hash) = (format!("{:016x}", hash.0), format!("{:016x}", mpi_hash.0));
     let table = quote! {
         /// The runtime crate's files (paths relative to its root) and the workspace lock file.
         pub static FILES: &[(&str, &[u8])] = &[#(#files),*];
         /// The files of `rustpx-mpi`, the crate engine cells link.
         pub static MPI_FILES: &[(&str, &[u8])] = &[#(#mpi_files),*];
-        /// Changes whenever any embedded file changes.
+        /// Changes whenever any embedded file of the runtime (or the lock file) changes.
         pub const HASH: &str = #hash;
+        /// Changes whenever any embedded file of `rustpx-mpi` changes.
+        pub const MPI_HASH: &str = #mpi_hash;
     };
     fs::write(out.join("runtime_files.rs"), table.to_string()).expect("write the table");
 }

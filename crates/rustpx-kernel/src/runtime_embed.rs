@@ -30,23 +30,25 @@ pub fn version_dir() -> PathBuf {
 /// Writes the embedded runtime crate under [`version_dir`] (once; a marker file records a
 /// complete extraction) and returns the crate's directory.
 pub fn extract() -> Result<PathBuf> {
-    extract_crate("runtime", generated::FILES)
+    extract_crate(&version_dir().join("runtime"), generated::FILES)
 }
 
-/// Writes the embedded `rustpx-mpi` crate (what engine cells link) as [`extract`] does.
+/// Writes the embedded `rustpx-mpi` crate (what engine cells link) as [`extract`] does,
+/// in a directory of its own version, so a change to it does not rebuild the runtime.
 pub fn extract_mpi() -> Result<PathBuf> {
-    extract_crate("rustpx-mpi", generated::MPI_FILES)
+    let dir = cache_root().join(format!("rustpx-mpi-{}", generated::MPI_HASH));
+    extract_crate(&dir, generated::MPI_FILES)
 }
 
-fn extract_crate(name: &str, files: &[(&str, &[u8])]) -> Result<PathBuf> {
-    let dir = version_dir().join(name);
+/// Writes `files` under `dir` once (a marker file records a complete extraction).
+fn extract_crate(dir: &Path, files: &[(&str, &[u8])]) -> Result<PathBuf> {
     let done = dir.join(".complete");
     if done.exists() {
-        return Ok(dir);
+        return Ok(dir.to_path_buf());
     }
-    write_files(&dir, files)?;
-    std::fs::write(&done, b"").with_context(|| format!("marking {name} extracted"))?;
-    Ok(dir)
+    write_files(dir, files)?;
+    std::fs::write(&done, b"").with_context(|| format!("marking {} extracted", dir.display()))?;
+    Ok(dir.to_path_buf())
 }
 
 /// Ends the runtime's manifest once extracted: in the workspace it is a member, under

@@ -11,13 +11,14 @@
 //!
 //! ```no_run
 //! use rustpx_mpi::prelude::*;
-//! let total = world().process_at_rank(0);
+//! let world = world();
+//! let root = world.process_at_rank(0);
 //! let mut sum = 0usize;
 //! if rank() == 0 {
-//!     total.reduce_into_root(&rank(), &mut sum, SystemOperation::sum());
+//!     root.reduce_into_root(&rank(), &mut sum, SystemOperation::sum());
 //!     assert_eq!(sum, (0..size()).sum::<usize>());
 //! } else {
-//!     total.reduce_into(&rank(), SystemOperation::sum());
+//!     root.reduce_into(&rank(), SystemOperation::sum());
 //! }
 //! ```
 
