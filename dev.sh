@@ -3,10 +3,15 @@
 #   ./dev.sh demo [--lab]   build, install the kernel into .venv, run notebooks/demo.ipynb
 #                           headless (or open JupyterLab with --lab)
 #   ./dev.sh test           every test: cargo test (incl. doctests), the loom models, then
-#                           pytest over tests/
+#                           pytest over tests/ (installs Open MPI for the engine tests
+#                           when it is missing and apt-get can run as root)
 #   ./dev.sh latency [--rounds N]
 #                           rustpx against evcxr_jupyter 0.22, the same cells side by side
 #                           (benches/latency.py; builds evcxr_jupyter once; README table)
+#   ./dev.sh engines [--rounds N]
+#                           MPI engines against worker threads: start to the first
+#                           `:px --engines` result, `:px` round trips on 2 and 4 ranks
+#                           (benches/engines.py; installs Open MPI like `test`)
 #   ./dev.sh compare        rustpx against SciPy, multiprocessing, ipyparallel, Dask and
 #                           trackpy on the same data (benches/compare.py; README table)
 set -euo pipefail
@@ -27,7 +32,28 @@ build() {
 # and then the tests would compile evcxr and rust-analyzer's crates twice).
 build_for_tests() {
     say "building the rustpx kernel and the tests (cargo build --all-targets)"
-    cargo build --quiet --workspace --all-targets
+    local skip=()
+    # rustpx-mpi (what engine cells link) needs MPI; the rest builds without it.
+    command -v mpicc >/dev/null || skip=(--exclude rustpx-mpi)
+    cargo build --quiet --workspace "${skip[@]}" --all-targets
+}
+
+# The engines (`:engines`, tests/kernel/test_engines.py) need an MPI launcher, MPI's
+# headers and libclang (the `mpi` crate generates its bindings with bindgen). Installed
+# with apt-get when missing and running as root; otherwise the engine tests are skipped.
+mpi_env() {
+    if command -v mpiexec >/dev/null && command -v mpicc >/dev/null; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing Open MPI for the engines (apt-get install openmpi-bin libopenmpi-dev libclang-dev)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            openmpi-bin libopenmpi-dev libclang-dev >/dev/null
+    else
+        say "no MPI (mpiexec, mpicc): the engine tests will be skipped; install" \
+            "openmpi-bin libopenmpi-dev libclang-dev (or MPICH) to run them"
+    fi
 }
 
 python_env() {
@@ -91,11 +117,15 @@ PY
 }
 
 run_tests() {
+    mpi_env
     build_for_tests
     python_env
     install_kernel
     say "cargo test (library, kernel, integration tests, doctests)"
     cargo test --quiet
+    if command -v mpicc >/dev/null; then
+        cargo test --quiet -p rustpx-mpi
+    fi
     say "loom: the claim, slot and abort protocols model-checked (crates/rustpx/src/job/loom.rs)"
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --quiet -p rustpx --lib loom
     say "pytest tests/ (kernel over the Jupyter protocol, notebooks)"
@@ -118,6 +148,15 @@ compare() {
     "$PY" benches/compare.py "$@"
 }
 
+engines() {
+    mpi_env
+    build
+    python_env
+    install_kernel
+    say "timing engines against worker threads (2 and 4 of each)"
+    "$PY" benches/engines.py "$@"
+}
+
 latency() {
     build
     python_env
@@ -131,6 +170,7 @@ case ${1:-} in
     test) shift; run_tests "$@" ;;
     compare) shift; compare "$@" ;;
     latency) shift; latency "$@" ;;
-    *) echo "usage: ./dev.sh demo [--lab] | ./dev.sh test | ./dev.sh compare | ./dev.sh latency" >&2
+    engines) shift; engines "$@" ;;
+    *) echo "usage: ./dev.sh demo [--lab] | ./dev.sh test | ./dev.sh compare | ./dev.sh latency | ./dev.sh engines" >&2
        exit 2 ;;
 esac

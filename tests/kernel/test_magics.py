@@ -140,7 +140,7 @@ def test_bad_targets_and_options_are_clear_errors(kc):
     assert content["evalue"] == "unknown worker 7: the client has workers [0, 1, 2]", content
     assert magic_error(kc, ":px --wat 1") == (
         ":px: unknown option `--wat` (usage: :px [--targets SPEC] [--block|--noblock] "
-        "[--group-outputs] [--timeout SECS] CODE)"
+        "[--group-outputs] [--timeout SECS] [--engines] CODE)"
     )
     secs = "is not a duration in seconds (0 < SECS <= 31536000, at most 9 decimals)"
     for bad in ["soon", "1e20", "NaN", "-1", "0"]:

@@ -17,7 +17,7 @@
 use super::runtime_embed;
 use anyhow::{Context, Result};
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How many kernels may run at once on one machine before extra ones build in a fresh
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 const SLOTS: usize = 8;
 
 /// The environment variable evcxr reads its config directory from.
-const EVCXR_CONFIG_DIR: &str = "EVCXR_CONFIG_DIR";
+pub const EVCXR_CONFIG_DIR: &str = "EVCXR_CONFIG_DIR";
 
 /// A claimed build directory; the claim lasts as long as this value.
 pub struct BuildDir {
@@ -101,12 +101,7 @@ fn try_slot(base: &Path, slot: usize, user_config: &toml::Table) -> Result<Optio
 
 /// Writes the kernel's evcxr config for build directory `dir` and points evcxr at both.
 fn use_dir(dir: &Path, user_config: &toml::Table) -> Result<()> {
-    let config_dir = dir.join("evcxr-config");
-    std::fs::create_dir_all(&config_dir)
-        .with_context(|| format!("creating {}", config_dir.display()))?;
-    let path = config_dir.join("evcxr.toml");
-    std::fs::write(&path, kernel_config(user_config, dir))
-        .with_context(|| format!("writing {}", path.display()))?;
+    let config_dir = write_config(dir, user_config)?;
     // SAFETY: called from `main` before the kernel starts any thread.
     unsafe {
         std::env::set_var("EVCXR_TMPDIR", dir);
@@ -116,6 +111,34 @@ fn use_dir(dir: &Path, user_config: &toml::Table) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes the kernel's evcxr config for build directory `dir`; returns its directory.
+fn write_config(dir: &Path, user_config: &toml::Table) -> Result<PathBuf> {
+    let config_dir = dir.join("evcxr-config");
+    std::fs::create_dir_all(&config_dir)
+        .with_context(|| format!("creating {}", config_dir.display()))?;
+    let path = config_dir.join("evcxr.toml");
+    std::fs::write(&path, kernel_config(user_config, dir))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(config_dir)
+}
+
+/// A second build directory inside this kernel's (for the engines' evcxr context), set
+/// up as [`claim`] sets up the first: the runtime's lock file and the kernel's evcxr
+/// config. Returns the build directory and the config directory to give evcxr.
+pub fn nested(name: &str) -> Result<(PathBuf, PathBuf)> {
+    let parent = std::env::var_os("EVCXR_TMPDIR")
+        .map(PathBuf::from)
+        .context("the kernel has not claimed a build directory")?;
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cargo_lock = dir.join("Cargo.lock");
+    if !cargo_lock.exists() {
+        std::fs::write(&cargo_lock, runtime_embed::cargo_lock())?;
+    }
+    let config_dir = write_config(&dir, &user_evcxr_config())?;
+    Ok((dir, config_dir))
 }
 
 /// The user's `evcxr.toml` from evcxr's usual config directory, or an empty table. A file

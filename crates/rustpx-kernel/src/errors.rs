@@ -52,6 +52,16 @@ impl CellError {
         )
     }
 
+    /// An engine cell whose engines had to be killed after an interrupt.
+    pub fn engines_killed_after_interrupt() -> CellError {
+        CellError::message(
+            "KeyboardInterrupt",
+            "The engines did not stop within the grace period after the interrupt, so they \
+             were killed and are restarting: every engine's variables were lost (the \
+             notebook's are kept).",
+        )
+    }
+
     /// A cell that cannot run because evcxr or the runtime did not start.
     pub fn not_started(why: impl Into<String>) -> CellError {
         CellError::message("KernelStartError", why)

@@ -46,6 +46,13 @@ impl Interrupter {
         self.pid.swap(child, Ordering::AcqRel) != child
     }
 
+    /// Points the interrupt at process `pid` (and its group) instead; returns the pid it
+    /// was pointed at, to put back. The engines' hub takes interrupts while an engine
+    /// cell runs.
+    pub fn swap_pid(&self, pid: i32) -> i32 {
+        self.pid.swap(pid, Ordering::AcqRel)
+    }
+
     /// Marks a cell as running; returns its sequence number for [`Interrupter::end`].
     pub fn begin(&self) -> u64 {
         let cell = self.next.fetch_add(1, Ordering::AcqRel) + 1;

@@ -8,6 +8,7 @@ mod build_dir;
 mod cell_build;
 mod child;
 mod complete;
+mod engines;
 mod errors;
 mod execute;
 mod fdtap;
@@ -91,6 +92,7 @@ fn main() -> Result<()> {
     // the process that runs cells; each must be recognised before anything else happens.
     cell_build::intercept();
     rustc_fix::reexec_if_needed();
+    engines::enter_if_engine_process();
     if child::is_child() {
         child::prepare();
     }

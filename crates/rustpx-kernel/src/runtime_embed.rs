@@ -30,22 +30,43 @@ pub fn version_dir() -> PathBuf {
 /// Writes the embedded runtime crate under [`version_dir`] (once; a marker file records a
 /// complete extraction) and returns the crate's directory.
 pub fn extract() -> Result<PathBuf> {
-    let dir = version_dir().join("runtime");
+    extract_crate(&version_dir().join("runtime"), generated::FILES)
+}
+
+/// Writes the embedded `rustpx-mpi` crate (what engine cells link) as [`extract`] does,
+/// in a directory of its own version, so a change to it does not rebuild the runtime.
+pub fn extract_mpi() -> Result<PathBuf> {
+    extract_crate(&mpi_dir(), generated::MPI_FILES)
+}
+
+/// Where [`extract_mpi`] puts `rustpx-mpi`.
+fn mpi_dir() -> PathBuf {
+    cache_root().join(format!("rustpx-mpi-{}", generated::MPI_HASH))
+}
+
+/// Whether `path` lies in the directory of a crate this binary embeds: those
+/// directories are named by a hash of their contents, so their files never change.
+pub fn is_embedded(path: &Path) -> bool {
+    path.starts_with(version_dir()) || path.starts_with(mpi_dir())
+}
+
+/// Writes `files` under `dir` once (a marker file records a complete extraction).
+fn extract_crate(dir: &Path, files: &[(&str, &[u8])]) -> Result<PathBuf> {
     let done = dir.join(".complete");
     if done.exists() {
-        return Ok(dir);
+        return Ok(dir.to_path_buf());
     }
-    write_files(&dir)?;
-    std::fs::write(&done, b"").context("marking the runtime extracted")?;
-    Ok(dir)
+    write_files(dir, files)?;
+    std::fs::write(&done, b"").with_context(|| format!("marking {} extracted", dir.display()))?;
+    Ok(dir.to_path_buf())
 }
 
 /// Ends the runtime's manifest once extracted: in the workspace it is a member, under
 /// the cache it is a root of its own, so cargo never looks for a workspace above it.
 const STANDALONE: &[u8] = b"\n[workspace]\n";
 
-fn write_files(dir: &Path) -> Result<()> {
-    for (rel, bytes) in generated::FILES {
+fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
+    for (rel, bytes) in files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -86,6 +107,8 @@ mod tests {
                 .any(|n| *n == "src/main.rs" || n.starts_with("tests/"))
         );
         assert!(!cargo_lock().is_empty());
+        let mpi: Vec<&str> = generated::MPI_FILES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(mpi, ["Cargo.toml", "src/lib.rs"]);
     }
 
     #[test]
@@ -107,7 +130,7 @@ mod tests {
     #[test]
     fn writes_every_file() {
         let tmp = tempfile::tempdir().unwrap();
-        write_files(tmp.path()).unwrap();
+        write_files(tmp.path(), generated::FILES).unwrap();
         assert!(tmp.path().join("src/lib.rs").is_file());
         let manifest = std::fs::read_to_string(tmp.path().join("Cargo.toml")).unwrap();
         assert!(manifest.ends_with("[workspace]\n"), "{manifest}");

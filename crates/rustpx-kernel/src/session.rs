@@ -24,6 +24,14 @@ rustpx::panic_hook::report_cell_panics();";
 /// A new evcxr context whose child runs in its own process group (so a SIGINT sent to
 /// the kernel's group cannot kill it) with the runtime's display channel enabled.
 pub fn new_context() -> Result<(CommandContext, EvalContextOutputs)> {
+    let (eval, outputs) = EvalContext::with_subprocess_command(child_command()?)
+        .map_err(|e| anyhow!("starting evcxr: {e}"))?;
+    Ok((CommandContext::with_eval_context(eval), outputs))
+}
+
+/// The command evcxr runs as its child: this binary, in its own process group, with the
+/// runtime's display channel enabled and the toolchain's libstd on the library path.
+pub fn child_command() -> Result<std::process::Command> {
     let exe: PathBuf = std::env::current_exe()?;
     let mut command = std::process::Command::new(exe);
     command
@@ -42,9 +50,7 @@ pub fn new_context() -> Result<(CommandContext, EvalContextOutputs)> {
         }
         command.env("LD_LIBRARY_PATH", path);
     }
-    let (eval, outputs) = EvalContext::with_subprocess_command(command)
-        .map_err(|e| anyhow!("starting evcxr: {e}"))?;
-    Ok((CommandContext::with_eval_context(eval), outputs))
+    Ok(command)
 }
 
 /// The active toolchain's target library directory (where libstd-*.so lives).

@@ -268,11 +268,11 @@ pub fn build_key(args: &[OsString], crate_dir: &Path) -> Result<String, String> 
     Ok(cache::hex(&hash.finalize()))
 }
 
-/// The first `[dependencies]` entry given by `path` outside the runtime's versioned
-/// directory: cargo would rebuild it when its files change, which no key here can see.
+/// The first `[dependencies]` entry given by `path` outside the directories of the
+/// crates the kernel embeds (whose contents never change): cargo would rebuild it when
+/// its files change, which no key here can see.
 pub fn unversioned_path_dependency(manifest: &str) -> Option<String> {
     let table: toml::Table = manifest.parse().ok()?;
-    let versioned = super::super::runtime_embed::version_dir();
     table
         .get("dependencies")?
         .as_table()?
@@ -280,7 +280,7 @@ pub fn unversioned_path_dependency(manifest: &str) -> Option<String> {
         .find(|(_, spec)| {
             spec.get("path")
                 .and_then(|p| p.as_str())
-                .is_some_and(|p| !Path::new(p).starts_with(&versioned))
+                .is_some_and(|p| !super::super::runtime_embed::is_embedded(Path::new(p)))
         })
         .map(|(name, _)| name.clone())
 }

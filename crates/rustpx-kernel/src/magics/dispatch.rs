@@ -13,7 +13,7 @@ use super::output_format::DebugStyle;
 use super::px::{Px, PxFlags};
 use super::px_rewrite::{PerWorkerVars, ordinary_bindings};
 use super::variable_types;
-use super::{Call, Magic, MagicError, Placement, Rewrite, lookup};
+use super::{Call, EngineAction, Magic, MagicError, Placement, Rewrite, lookup};
 use proc_macro2::TokenStream;
 use quote::quote;
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +50,8 @@ pub struct Prepared {
     /// Code that puts back the variables a failing `:px` redefined (see
     /// `rustpx::px::keep`); the kernel runs it if the cell ran and failed.
     pub restore: Option<String>,
+    /// What the cell asks of the engines; then it holds nothing else.
+    pub engines: Option<EngineAction>,
     changes: Changes,
 }
 
@@ -150,6 +152,13 @@ impl Magics {
     /// result once the cell has succeeded.
     pub fn prepare(&self, cell: &str) -> Result<Prepared, MagicError> {
         let mut out = self.route(cell)?;
+        if out.engines.is_some() && !out.code.trim().is_empty() {
+            return Err(MagicError::Usage(
+                "a cell with :engines or :px --engines holds nothing else (it runs on the \
+                 engines, not in the notebook): move the other lines to a cell of their own"
+                    .into(),
+            ));
+        }
         out.restore = self.restore_code(&out.changes.kept)?;
         let first_word = cell.split_whitespace().next();
         out.append_help = first_word == Some(":help");
@@ -236,6 +245,13 @@ impl Magics {
             Rewrite::Code(code) => out.code.push_str(&code),
             Rewrite::Note(note) => out.notes.push(note),
             Rewrite::Reply(text) => out.reply = Some(text),
+            Rewrite::Engines(action) => {
+                if out.engines.replace(action).is_some() {
+                    return Err(MagicError::Usage(
+                        "one :engines or :px --engines per cell".into(),
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(
             err("--frobnicate 1"),
             ":px: unknown option `--frobnicate` (usage: :px [--targets SPEC] \
-             [--block|--noblock] [--group-outputs] [--timeout SECS] CODE)"
+             [--block|--noblock] [--group-outputs] [--timeout SECS] [--engines] CODE)"
         );
         assert_eq!(err("--timeout"), ":px --timeout: needs a value (SECS)");
         assert_eq!(

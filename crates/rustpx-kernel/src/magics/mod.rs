@@ -16,8 +16,9 @@
 //! table's section appended ([`help_text`]).
 
 mod autopx;
-mod code;
+pub mod code;
 mod dispatch;
+mod engines;
 mod error;
 mod flags;
 mod info;
@@ -33,6 +34,7 @@ mod variable_types;
 mod workers;
 
 pub use dispatch::{Magics, Prepared};
+pub use engines::EngineAction;
 pub use error::MagicError;
 
 use dispatch::Changes;
@@ -68,6 +70,8 @@ pub enum Rewrite {
     Note(String),
     /// Text shown as the cell's result; evcxr is not involved.
     Reply(String),
+    /// Something for the engines (`:engines`, `:px --engines`); the whole cell.
+    Engines(EngineAction),
 }
 
 /// A kernel command.
@@ -101,6 +105,7 @@ pub static MAGICS: &[&dyn Magic] = &[
     &pxresult::Pxresult,
     &pxconfig::Pxconfig,
     &workers::Workers,
+    &engines::Engines,
     &timeit::Timeit,
     &output_format::Fmt,
     &output_format::Types,

@@ -93,6 +93,7 @@ fn px_flags() -> impl Strategy<Value = PxFlags> {
             noblock,
             group_outputs,
             timeout,
+            engines: false,
         })
 }
 

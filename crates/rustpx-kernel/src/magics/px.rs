@@ -4,7 +4,7 @@
 use super::dispatch::Changes;
 use super::flags::{Flag, Given};
 use super::px_rewrite::{PxPlan, rewrite};
-use super::{Call, Magic, MagicError, Magics, Placement, Rewrite};
+use super::{Call, EngineAction, Magic, MagicError, Magics, Placement, Rewrite};
 use std::time::Duration;
 
 /// The longest `--timeout`: a year; more is a typo, and the runtime's clock arithmetic
@@ -14,27 +14,41 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// The `:px` magic.
 pub struct Px;
 
-/// The options of `:px` and `:pxconfig`.
-pub static PX_FLAGS: &[Flag] = &[
+const TARGETS: Flag = Flag {
+    name: "--targets",
+    value: Some("SPEC"),
+};
+const BLOCK: Flag = Flag {
+    name: "--block",
+    value: None,
+};
+const NOBLOCK: Flag = Flag {
+    name: "--noblock",
+    value: None,
+};
+const GROUP_OUTPUTS: Flag = Flag {
+    name: "--group-outputs",
+    value: None,
+};
+const TIMEOUT: Flag = Flag {
+    name: "--timeout",
+    value: Some("SECS"),
+};
+
+/// The options of `:pxconfig`, which `:px` shares.
+pub static PX_FLAGS: &[Flag] = &[TARGETS, BLOCK, NOBLOCK, GROUP_OUTPUTS, TIMEOUT];
+
+/// The options of `:px`: [`PX_FLAGS`] and `--engines`, which picks the MPI engines for
+/// one cell instead of the active view's workers.
+static PX_CELL_FLAGS: &[Flag] = &[
+    TARGETS,
+    BLOCK,
+    NOBLOCK,
+    GROUP_OUTPUTS,
+    TIMEOUT,
     Flag {
-        name: "--targets",
-        value: Some("SPEC"),
-    },
-    Flag {
-        name: "--block",
+        name: "--engines",
         value: None,
-    },
-    Flag {
-        name: "--noblock",
-        value: None,
-    },
-    Flag {
-        name: "--group-outputs",
-        value: None,
-    },
-    Flag {
-        name: "--timeout",
-        value: Some("SECS"),
     },
 ];
 
@@ -51,6 +65,8 @@ pub struct PxFlags {
     pub group_outputs: bool,
     /// Fail workers still running after this long.
     pub timeout: Option<Duration>,
+    /// Run on the MPI engines (`:px` only).
+    pub engines: bool,
 }
 
 impl PxFlags {
@@ -72,6 +88,7 @@ impl PxFlags {
                 }
                 "--group-outputs" => flags.group_outputs = true,
                 "--timeout" => flags.timeout = Some(timeout(magic, g.value)?),
+                "--engines" => flags.engines = true,
                 other => unreachable!("{other} is not in PX_FLAGS"),
             }
         }
@@ -85,6 +102,7 @@ impl PxFlags {
             noblock: self.noblock.or(defaults.noblock),
             group_outputs: self.group_outputs || defaults.group_outputs,
             timeout: self.timeout.or(defaults.timeout),
+            engines: self.engines,
         }
     }
 
@@ -159,7 +177,8 @@ impl Magic for Px {
     }
 
     fn usage(&self) -> &'static str {
-        "[--targets SPEC] [--block|--noblock] [--group-outputs] [--timeout SECS] CODE"
+        "[--targets SPEC] [--block|--noblock] [--group-outputs] [--timeout SECS] \
+         [--engines] CODE"
     }
 
     fn summary(&self) -> &'static str {
@@ -173,7 +192,7 @@ impl Magic for Px {
     }
 
     fn flags(&self) -> &'static [Flag] {
-        PX_FLAGS
+        PX_CELL_FLAGS
     }
 
     fn rewrite(
@@ -183,12 +202,34 @@ impl Magic for Px {
         changes: &mut Changes,
     ) -> Result<Rewrite, MagicError> {
         let flags = PxFlags::parse(self.name(), &call.flags)?;
+        if flags.engines {
+            return engine_cell(call);
+        }
         let plan = flags.over(magics.px_defaults()).plan();
         let rewritten = rewrite(call.code, &plan, &magics.known(), &magics.existing())?;
         changes.define.extend(rewritten.defines);
         changes.kept.extend(rewritten.kept);
         Ok(Rewrite::Code(rewritten.code))
     }
+}
+
+/// `:px --engines CODE`: the code as it is, for every engine (each keeps its own
+/// variables, so nothing is rewritten). The thread options and `:pxconfig`'s defaults
+/// are for the workers' views, not the engines.
+fn engine_cell(call: &Call<'_>) -> Result<Rewrite, MagicError> {
+    if let Some(other) = call.flags.iter().find(|g| g.flag.name != "--engines") {
+        return Err(MagicError::Usage(format!(
+            ":px --engines: {} is for the worker threads; with --engines the code runs on \
+             every engine",
+            other.flag.name
+        )));
+    }
+    if call.code.trim().is_empty() {
+        return Err(MagicError::Usage(
+            ":px --engines: no code to run (put it after the options or on the next lines)".into(),
+        ));
+    }
+    Ok(Rewrite::Engines(EngineAction::Run(call.code.to_string())))
 }
 
 #[cfg(test)]

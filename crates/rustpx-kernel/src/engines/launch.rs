@@ -1,0 +1,207 @@
+//! The `mpiexec` command line that starts the engines, for Open MPI and MPICH.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What `:engines start` needs and why it is missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    /// No `mpiexec` on `PATH`.
+    #[error(
+        ":engines start needs MPI, and no `mpiexec` was found on PATH. Install Open MPI \
+         (Debian/Ubuntu: `apt-get install openmpi-bin libopenmpi-dev`, plus `libclang-dev` to \
+         build the `mpi` crate) or MPICH, then run :engines start again"
+    )]
+    NoMpiexec,
+    /// `mpiexec --version` names neither Open MPI nor MPICH.
+    #[error("{path}: unknown MPI implementation (`mpiexec --version` said: {said})")]
+    Unknown {
+        /// The `mpiexec` found.
+        path: String,
+        /// The first line of its version text.
+        said: String,
+    },
+}
+
+/// The MPI implementations whose launchers differ in the options used here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// Open MPI (`mpiexec` is orterun/prterun).
+    OpenMpi,
+    /// MPICH and its derivatives (`mpiexec` is Hydra).
+    Mpich,
+}
+
+/// An `mpiexec` found on `PATH`, and which implementation it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mpiexec {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its implementation.
+    pub flavour: Flavour,
+}
+
+/// Finds `mpiexec` on `PATH` and asks it which MPI it belongs to.
+pub fn find() -> Result<Mpiexec, LaunchError> {
+    let path = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("mpiexec"))
+        .find(|p| p.is_file())
+        .ok_or(LaunchError::NoMpiexec)?;
+    let output = Command::new(&path)
+        .arg("--version")
+        .output()
+        .map_err(|_| LaunchError::NoMpiexec)?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let flavour = flavour(&text).ok_or_else(|| LaunchError::Unknown {
+        path: path.display().to_string(),
+        said: text.lines().next().unwrap_or("").to_string(),
+    })?;
+    Ok(Mpiexec { path, flavour })
+}
+
+/// The implementation named by `mpiexec --version`'s text.
+fn flavour(version_text: &str) -> Option<Flavour> {
+    if version_text.contains("Open MPI") || version_text.contains("OpenRTE") {
+        Some(Flavour::OpenMpi)
+    } else if version_text.contains("HYDRA") || version_text.contains("MPICH") {
+        Some(Flavour::Mpich)
+    } else {
+        None
+    }
+}
+
+/// How to start the engines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch<'a> {
+    /// How many ranks.
+    pub ranks: usize,
+    /// Hosts to place them on; `None`: this machine.
+    pub hostfile: Option<&'a Path>,
+    /// The program every rank runs (this binary).
+    pub program: &'a Path,
+    /// Environment variables every rank needs, also on other hosts.
+    pub export: &'a [&'a str],
+    /// Whether this process runs as root (Open MPI refuses root unless told).
+    pub as_root: bool,
+}
+
+impl Mpiexec {
+    /// The arguments after `mpiexec`. Ranks may outnumber cores (`--oversubscribe`): an
+    /// engine mostly waits for cells, and a notebook on a laptop asks for 4 on 2 cores.
+    pub fn args(&self, launch: &Launch<'_>) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["-n".into(), launch.ranks.to_string().into()];
+        match self.flavour {
+            Flavour::OpenMpi => {
+                args.push("--oversubscribe".into());
+                if launch.as_root {
+                    args.push("--allow-run-as-root".into());
+                }
+                if let Some(hostfile) = launch.hostfile {
+                    args.extend(["--hostfile".into(), hostfile.into()]);
+                }
+                for name in launch.export {
+                    args.extend(["-x".into(), (*name).into()]);
+                }
+            }
+            Flavour::Mpich => {
+                if let Some(hostfile) = launch.hostfile {
+                    args.extend(["-f".into(), hostfile.into()]);
+                }
+                if !launch.export.is_empty() {
+                    args.extend(["-genvlist".into(), launch.export.join(",").into()]);
+                }
+            }
+        }
+        args.push(launch.program.into());
+        args
+    }
+
+    /// Environment for `mpiexec` itself: Open MPI also needs its run-as-root consent in
+    /// the environment of the daemons it starts.
+    pub fn env(&self, as_root: bool) -> Vec<(&'static str, &'static str)> {
+        match (self.flavour, as_root) {
+            (Flavour::OpenMpi, true) => vec![
+                ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+                ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: Vec<OsString>) -> Vec<String> {
+        args.into_iter().map(|a| a.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_implementation_is_read_from_the_version_text() {
+        assert_eq!(flavour("mpiexec (OpenRTE) 4.1.4\n"), Some(Flavour::OpenMpi));
+        assert_eq!(flavour("mpiexec (Open MPI) 5.0.3"), Some(Flavour::OpenMpi));
+        assert_eq!(
+            flavour("HYDRA build details:\n    Version: 4.0.2"),
+            Some(Flavour::Mpich)
+        );
+        assert_eq!(flavour("something else"), None);
+    }
+
+    #[test]
+    fn open_mpi_oversubscribes_exports_and_accepts_root_when_root() {
+        let mpiexec = Mpiexec {
+            path: "/usr/bin/mpiexec".into(),
+            flavour: Flavour::OpenMpi,
+        };
+        let launch = Launch {
+            ranks: 4,
+            hostfile: Some(Path::new("hosts")),
+            program: Path::new("/bin/rustpx"),
+            export: &["A", "B"],
+            as_root: true,
+        };
+        assert_eq!(
+            strings(mpiexec.args(&launch)),
+            [
+                "-n",
+                "4",
+                "--oversubscribe",
+                "--allow-run-as-root",
+                "--hostfile",
+                "hosts",
+                "-x",
+                "A",
+                "-x",
+                "B",
+                "/bin/rustpx"
+            ]
+        );
+        assert_eq!(mpiexec.env(true).len(), 2);
+        assert!(mpiexec.env(false).is_empty());
+    }
+
+    #[test]
+    fn mpich_uses_its_own_options() {
+        let mpiexec = Mpiexec {
+            path: "/usr/bin/mpiexec".into(),
+            flavour: Flavour::Mpich,
+        };
+        let launch = Launch {
+            ranks: 2,
+            hostfile: None,
+            program: Path::new("/bin/rustpx"),
+            export: &["A", "B"],
+            as_root: true,
+        };
+        assert_eq!(
+            strings(mpiexec.args(&launch)),
+            ["-n", "2", "-genvlist", "A,B", "/bin/rustpx"]
+        );
+        assert!(mpiexec.env(true).is_empty());
+    }
+}

@@ -1,0 +1,210 @@
+//! Engines: cells that run on MPI ranks in processes of their own (`:engines`,
+//! `:px --engines`), as ipyparallel's engines do, beside the default worker threads.
+//!
+//! The kernel keeps a second evcxr context for the engines, with its own build
+//! directory, that links `rustpx-mpi` (so MPI is needed only here, never by the kernel
+//! binary or the thread runtime). Each engine cell is compiled once, by that context.
+//! Its child process is the [`hub`], which starts the ranks with `mpiexec` and hands
+//! every compiled library to every rank; each rank ([`rank`]) runs evcxr's own cell loop
+//! and so keeps its own variables from cell to cell. Cells and output travel over
+//! sockets between the hub and the ranks; MPI is left to the ranks' own data exchange.
+//!
+//! Ending the engine context closes the hub's input: the hub stops the ranks and
+//! `mpiexec`. If the kernel dies, the hub sees the same end of input; if the hub dies,
+//! `mpiexec` gets SIGTERM and every rank's lifeline sees its connection close.
+
+mod hub;
+mod launch;
+mod rank;
+
+use super::build_dir;
+use super::errors::CellError;
+use super::outbox::Outbox;
+use super::output::{self, OutputReaders, SharedCell};
+use super::session;
+use crate::magics::code::render;
+use anyhow::{Context, Result, anyhow};
+use evcxr::{CommandContext, EvalContext, EvalOutputs};
+use hub::{EngineInfo, EngineState};
+use quote::quote;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Takes this process over if `mpiexec` or evcxr started it as an engine process (the
+/// hub or a rank); returns otherwise. Called by `main` before evcxr's own hook.
+pub fn enter_if_engine_process() {
+    if hub::is_hub() {
+        hub::run();
+    }
+    if rank::is_rank() {
+        rank::run();
+    }
+}
+
+/// Running engines: their evcxr context and its output readers.
+pub struct Engines {
+    context: CommandContext,
+    readers: OutputReaders,
+    /// The engine table the hub keeps.
+    table: PathBuf,
+    ranks: usize,
+    /// The hub that ran the set-up cells, and how many it ran: not the user's cells.
+    setup: (i32, u64),
+}
+
+impl Engines {
+    /// Starts `ranks` engines (on the hosts of `hostfile`, if given) and links
+    /// `rustpx-mpi` in their context. Output of the start (cargo, `mpiexec`) goes to the
+    /// running cell through `cell` and `outbox`.
+    pub fn start(
+        ranks: usize,
+        hostfile: Option<&Path>,
+        cell: SharedCell,
+        outbox: Arc<Outbox>,
+    ) -> Result<Engines> {
+        launch::find()?;
+        let (build, config) = build_dir::nested("engines")?;
+        let table = build.join("engines.json");
+        let _ = std::fs::remove_file(&table);
+        let mut command = session::child_command()?;
+        command
+            .env(hub::HUB_ENV, &table)
+            .env(hub::RANKS_ENV, ranks.to_string());
+        if let Some(hostfile) = hostfile {
+            let hostfile = std::path::absolute(hostfile)?;
+            command.env(hub::HOSTFILE_ENV, hostfile);
+        }
+        let (eval, outputs) = with_config_dir(&config, || {
+            EvalContext::with_subprocess_command(command)
+                .map_err(|e| anyhow!("starting the engines failed:\n{e}"))
+        })?;
+        let readers = output::spawn_readers(outputs.stdout, outputs.stderr, cell, outbox);
+        let mut engines = Engines {
+            context: CommandContext::with_eval_context(eval),
+            readers,
+            table,
+            ranks,
+            setup: (0, 0),
+        };
+        let mpi = super::runtime_embed::extract_mpi()?;
+        let dep = format!(
+            ":dep rustpx-mpi = {{ path = {:?} }}",
+            mpi.display().to_string()
+        );
+        engines
+            .context
+            .execute(&dep)
+            .map_err(|e| anyhow!("building rustpx-mpi for the engines failed: {e}"))?;
+        let prelude = render(&quote!(
+            use rustpx_mpi::prelude::*;
+        ));
+        engines
+            .run(&prelude)
+            .map_err(|e| anyhow!("importing rustpx-mpi on the engines failed: {e}"))?;
+        let runs = hub::read_table(&engines.table)?
+            .first()
+            .map_or(0, |row| row.cells);
+        engines.setup = (engines.hub_pid(), runs);
+        Ok(engines)
+    }
+
+    /// The hub's process id (it changes when evcxr restarts the hub).
+    pub fn hub_pid(&self) -> i32 {
+        self.context
+            .process_handle()
+            .lock()
+            .map_or(0, |hub| i32::try_from(hub.id()).unwrap_or(0))
+    }
+
+    /// How many engines were started.
+    pub fn len(&self) -> usize {
+        self.ranks
+    }
+
+    /// Compiles `code` once and runs it on every engine; returns when every engine has
+    /// finished and its output has been published.
+    pub fn run(&mut self, code: &str) -> Result<EvalOutputs, CellError> {
+        let mark = self.readers.mark();
+        let result = self.context.execute(code).map_err(CellError::from);
+        self.readers.settle(mark, super::execute::runs(&result));
+        result
+    }
+
+    /// The engine table as text: rank, host, pid, state, cells run.
+    pub fn table(&self) -> Result<String> {
+        let mut rows = hub::read_table(&self.table)?;
+        // A hub evcxr restarted (new engines) ran no set-up cells.
+        if self.setup.0 == self.hub_pid() {
+            for row in &mut rows {
+                row.cells = row.cells.saturating_sub(self.setup.1);
+            }
+        }
+        Ok(format_table(&rows))
+    }
+}
+
+/// The table `:engines` shows.
+fn format_table(rows: &[EngineInfo]) -> String {
+    let mut lines = vec![format!(
+        "{:>4}  {:<20} {:>8}  {:<7} {:>5}",
+        "rank", "host", "pid", "state", "cells"
+    )];
+    for row in rows {
+        let state = match row.state {
+            EngineState::Idle => "idle",
+            EngineState::Busy => "busy",
+            EngineState::Exited => "exited",
+        };
+        lines.push(format!(
+            "{:>4}  {:<20} {:>8}  {:<7} {:>5}",
+            row.rank, row.host, row.pid, state, row.cells
+        ));
+    }
+    lines.join("\n")
+}
+
+/// Runs `f` while evcxr's config directory is `config` (evcxr reads its build directory
+/// from there when a context is created), then restores the kernel's.
+fn with_config_dir<T>(config: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let previous = std::env::var_os(build_dir::EVCXR_CONFIG_DIR)
+        .context("the kernel has not configured evcxr")?;
+    // SAFETY: the kernel's threads read the environment only through `std::env` (evcxr,
+    // cargo spawns), which serialises every read and write with one lock; no C code of
+    // the kernel calls getenv for this variable.
+    unsafe { std::env::set_var(build_dir::EVCXR_CONFIG_DIR, config) };
+    let result = f();
+    // SAFETY: as above.
+    unsafe { std::env::set_var(build_dir::EVCXR_CONFIG_DIR, previous) };
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_a_row_per_engine() {
+        let rows = [
+            EngineInfo {
+                rank: 0,
+                host: "node1".into(),
+                pid: 11,
+                state: EngineState::Idle,
+                cells: 3,
+            },
+            EngineInfo {
+                rank: 1,
+                host: "node2".into(),
+                pid: 12,
+                state: EngineState::Exited,
+                cells: 2,
+            },
+        ];
+        let text = format_table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].contains("rank") && lines[0].contains("cells"));
+        assert!(lines[1].contains("node1") && lines[1].contains("idle"));
+        assert!(lines[2].trim_end().ends_with('2') && lines[2].contains("exited"));
+    }
+}

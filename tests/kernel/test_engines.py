@@ -1,0 +1,319 @@
+"""MPI engines over the real protocol: `:engines start/stop`, the engine table, and
+`:px --engines` cells compiled once and run on every rank, with 2 and 4 ranks. Skipped
+when no `mpiexec` is installed (`./dev.sh test` installs Open MPI when it can)."""
+import os
+import re
+import shutil
+import signal
+import time
+
+import jupyter_client
+import pytest
+
+from conftest import START_TIMEOUT, of_type, run
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("mpiexec") is None, reason="no mpiexec: install openmpi-bin libopenmpi-dev"
+)
+
+# The first start builds the `mpi` crate in the engines' build directory.
+ENGINE_START_TIMEOUT = 900
+
+
+def ok(kc, code, timeout=120):
+    """The reply and outputs of a cell that must succeed."""
+    reply, outputs = run(kc, code, timeout=timeout)
+    assert reply["content"]["status"] == "ok", (reply["content"], outputs)
+    return outputs
+
+
+def text(outputs, msg_type="execute_result"):
+    return "".join(
+        m["content"]["data"]["text/plain"] if "data" in m["content"] else m["content"]["text"]
+        for m in of_type(outputs, msg_type)
+    )
+
+
+def streams(outputs):
+    return "".join(m["content"]["text"] for m in of_type(outputs, "stream"))
+
+
+def engine_pids(kc):
+    """rank -> pid, from the `:engines` table."""
+    rows = text(ok(kc, ":engines")).splitlines()[1:]
+    return {int(r.split()[0]): int(r.split()[2]) for r in rows}
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not an engine left behind.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def wait_gone(pids, seconds=20):
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in pids):
+        assert time.monotonic() < deadline, [p for p in pids if alive(p)]
+        time.sleep(0.2)
+
+
+def start_kernel(**env):
+    km, kc = jupyter_client.manager.start_new_kernel(
+        kernel_name="rustpx", startup_timeout=120, env={**os.environ, **env}
+    )
+    reply, _ = run(kc, "1", timeout=START_TIMEOUT)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return km, kc
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    km, kc = start_kernel()
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def kc(kernel):
+    return kernel[1]
+
+
+def test_engines_before_start_say_how_to_start(kc):
+    assert "no engines are running" in text(ok(kc, ":engines"))
+    reply, _ = run(kc, ":px --engines 1")
+    assert reply["content"]["status"] == "error"
+    assert "start them with :engines start -n N" in reply["content"]["evalue"]
+
+
+def test_bad_options_are_clear_errors(kc):
+    for cell, expected in [
+        (":engines start", "-n N is required"),
+        (":engines start -n 0", "is not an engine count"),
+        (":engines start -n 2 --hostfile /no/such/file", "--hostfile: /no/such/file"),
+        (":px --engines --targets 0 1", "--targets is for the worker threads"),
+    ]:
+        reply, _ = run(kc, cell)
+        assert reply["content"]["status"] == "error", cell
+        assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
+
+
+def test_two_engines_run_one_compiled_cell_each_with_its_own_variables(kc):
+    outputs = ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
+    assert "2 engines started" in text(outputs)
+    rows = text(ok(kc, ":engines")).splitlines()[1:]
+    assert [r.split()[3:] for r in rows] == [["idle", "0"], ["idle", "0"]], rows
+    pids = engine_pids(kc)
+    assert sorted(pids) == [0, 1] and len(set(pids.values())) == 2
+
+    outputs = ok(kc, ':px --engines\nlet mine = rank() * 10 + size();\nprintln!("rank {} of {}", rank(), size());')
+    printed = streams(outputs)
+    assert "[stdout:0] rank 0 of 2" in printed and "[stdout:1] rank 1 of 2" in printed, printed
+    # Each engine kept its own value, and each process ran the cell (its own pid).
+    assert text(ok(kc, ":px --engines mine")) == "Out[0]: 2\nOut[1]: 12"
+    shown = text(ok(kc, ":px --engines std::process::id()"))
+    assert shown == f"Out[0]: {pids[0]}\nOut[1]: {pids[1]}"
+    # The notebook's own variables are not the engines'.
+    reply, _ = run(kc, "mine")
+    assert reply["content"]["status"] == "error"
+
+
+def test_an_mpi_collective_across_the_engines(kc):
+    code = (
+        ":px --engines\n"
+        "let mut total = 0usize;\n"
+        "world().all_reduce_into(&(rank() + 1), &mut total, SystemOperation::sum());\n"
+        "total"
+    )
+    assert text(ok(kc, code)) == "Out[0]: 3\nOut[1]: 3"
+    # Run again, the third time from the build cache (the library exports an earlier
+    # run's entry point, which the hub aliases for the ranks).
+    assert text(ok(kc, code)) == "Out[0]: 3\nOut[1]: 3"
+    assert text(ok(kc, code)) == "Out[0]: 3\nOut[1]: 3"
+    shown = ok(kc, ":last_compile_dir")
+    compile_dir = (streams(shown) + text(shown)).strip()
+    log = os.path.join(compile_dir, "engines", "target", "rustpx-cell-build.log")
+    assert open(log).read().splitlines()[-1].split()[1] == "reuse"
+
+
+def test_a_failing_rank_is_named_and_the_others_output_kept(kc):
+    reply, outputs = run(
+        kc,
+        ':px --engines\nprintln!("before {}", rank());\nif rank() == 1 { panic!("boom on one"); }\nrank()',
+    )
+    content = reply["content"]
+    assert content["status"] == "error"
+    assert content["ename"] == "EngineError"
+    assert re.match(r"rank 1 \(pid \d+ on .+\) failed: panic: boom on one", content["evalue"]), content
+    printed = streams(outputs)
+    assert "[stdout:0] before 0" in printed and "[stdout:1] before 1" in printed, printed
+    # Both engines still serve, with their variables.
+    assert text(ok(kc, ":px --engines mine")) == "Out[0]: 2\nOut[1]: 12"
+    reply, _ = run(kc, ':px --engines let n: u32 = if rank() == 0 { "7" } else { "x" }.parse()?;')
+    assert reply["content"]["status"] == "error"
+    assert "rank 1" in reply["content"]["evalue"] and "invalid digit" in reply["content"]["evalue"]
+
+
+def test_the_table_counts_cells_and_stop_leaves_no_engine(kc):
+    rows = text(ok(kc, ":engines")).splitlines()
+    assert rows[0].split() == ["rank", "host", "pid", "state", "cells"]
+    # Every engine cell of this module so far, failed ones included.
+    assert [r.split()[3:] for r in rows[1:]] == [["idle", "7"], ["idle", "7"]], rows
+    pids = engine_pids(kc)
+    assert "2 engines stopped" in text(ok(kc, ":engines stop"))
+    wait_gone(pids.values())
+    assert "no engines are running" in text(ok(kc, ":engines"))
+
+
+def test_four_engines(kc):
+    ok(kc, ":engines start -n 4", timeout=ENGINE_START_TIMEOUT)
+    code = ":px --engines\nlet mut most = 0usize;\nworld().all_reduce_into(&rank(), &mut most, SystemOperation::max());\n(rank(), size(), most)"
+    assert text(ok(kc, code)) == "\n".join(f"Out[{r}]: ({r}, 4, 3)" for r in range(4))
+    reply, _ = run(kc, ":engines start -n 2")
+    assert "already running" in reply["content"]["evalue"]
+    pids = engine_pids(kc)
+    ok(kc, ":engines stop")
+    wait_gone(pids.values())
+
+
+def busy_cell_then(kc, action, ranks=2):
+    """Starts a busy engine cell, does `action` once every rank runs it, returns (reply,
+    outputs)."""
+    code = ':px --engines\nprintln!("spinning");\nloop { std::hint::spin_loop(); }'
+    outputs = []
+    msg_id = kc.execute(code)
+    deadline = time.monotonic() + 60
+    while streams(outputs).count("spinning") < ranks:
+        assert time.monotonic() < deadline, outputs
+        message = kc.get_iopub_msg(timeout=60)
+        if message["parent_header"].get("msg_id") == msg_id:
+            outputs.append((time.monotonic(), message))
+    action()
+    reply = kc.get_shell_msg(timeout=60)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    return reply, outputs
+
+
+def engine_processes():
+    """Pids of hubs, ranks and launchers started by a kernel (they carry its variables)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and alive_quietly(int(entry)):
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as env:
+                    names = env.read()
+            except OSError:
+                continue
+            if b"RUSTPX_ENGINE_HUB=" in names or b"RUSTPX_ENGINE_CONNECT=" in names:
+                found.append(int(entry))
+    return found
+
+
+def alive_quietly(pid):
+    try:
+        return alive(pid)
+    except OSError:
+        return False
+
+
+def test_an_interrupt_restarts_busy_engines_and_keeps_the_notebook(kernel):
+    km, kc = kernel
+    ok(kc, "let kept = 41;")
+    ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
+    ok(kc, ":px --engines let lost = 1;")
+    pids = engine_pids(kc)
+    started = time.monotonic()
+    reply, _ = busy_cell_then(kc, km.interrupt_kernel)
+    took = time.monotonic() - started
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt", content
+    assert "every engine's variables are lost" in content["evalue"], content
+    wait_gone(pids.values())
+    # The notebook kept its variables; the engines are new and have none of theirs.
+    assert text(ok(kc, "kept + 1")) == "42"
+    new = text(ok(kc, ":px --engines (rank(), std::process::id())", timeout=300))
+    assert new.startswith("Out[0]: (0, ") and "Out[1]: (1, " in new, new
+    assert all(str(p) not in new for p in pids.values())
+    reply, _ = run(kc, ":px --engines lost")
+    assert reply["content"]["status"] == "error"
+    print(f"interrupt to reply: {took:.2f} s")
+
+
+def test_a_killed_rank_is_reported_by_rank_and_signal(kernel):
+    km, kc = kernel
+    pids = engine_pids(kc)
+    reply, outputs = busy_cell_then(kc, lambda: os.kill(pids[1], signal.SIGKILL))
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "EngineDied", content
+    assert re.match(
+        rf"rank 1 \(pid {pids[1]} on .+\) exited on signal 9 \(Killed\) while running the cell",
+        content["evalue"],
+    ), content["evalue"]
+    assert "[stdout:0] spinning" in streams(outputs)
+    wait_gone(pids.values())
+    assert text(ok(kc, "kept")) == "41"
+    assert text(ok(kc, ":px --engines rank()", timeout=300)) == "Out[0]: 0\nOut[1]: 1"
+    pids = engine_pids(kc)
+    ok(kc, ":engines stop")
+    wait_gone(pids.values())
+
+
+def test_engines_placed_by_a_hostfile(kc, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost slots=4\n")
+    ok(kc, f":engines start -n 2 --hostfile {hosts}", timeout=ENGINE_START_TIMEOUT)
+    assert text(ok(kc, ":px --engines (rank(), size())")) == "Out[0]: (0, 2)\nOut[1]: (1, 2)"
+    pids = engine_pids(kc)
+    ok(kc, ":engines stop")
+    wait_gone(pids.values())
+
+
+def test_without_mpi_engines_start_says_what_to_install(tmp_path):
+    # PATH as it is, minus every MPI launcher: the compiler and linker stay reachable.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launchers = {"mpiexec", "mpirun", "orterun"}
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            link = bin_dir / name
+            if name.split(".")[0] not in launchers and not link.exists():
+                link.symlink_to(os.path.join(directory, name))
+    km, kc = start_kernel(PATH=str(bin_dir))
+    try:
+        reply, _ = run(kc, ":engines start -n 2")
+        content = reply["content"]
+        assert content["status"] == "error" and content["ename"] == "EngineStartError"
+        assert "no `mpiexec` was found on PATH" in content["evalue"], content
+        assert "apt-get install openmpi-bin libopenmpi-dev" in content["evalue"], content
+        # Everything else works.
+        assert text(ok(kc, "6 * 7")) == "42"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_killing_the_kernel_leaves_no_engine():
+    km, kc = start_kernel()
+    try:
+        ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
+        pids = list(engine_pids(kc).values())
+        # Ranks busy in a loop that never reads their input must go too.
+        kc.execute(":px --engines loop { std::hint::spin_loop(); }")
+        time.sleep(2)
+        assert all(alive(p) for p in pids)
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)
+        wait_gone(pids)
+        # The hub and mpiexec go too (mpiexec may take a few seconds to end the job).
+        deadline = time.monotonic() + 20
+        while engine_processes():
+            assert time.monotonic() < deadline, engine_processes()
+            time.sleep(0.2)
+    finally:
+        kc.stop_channels()
+        km.cleanup_resources()
