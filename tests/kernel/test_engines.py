@@ -10,7 +10,7 @@ import time
 import jupyter_client
 import pytest
 
-from conftest import START_TIMEOUT, of_type, run
+from conftest import of_type, run, start_kernel
 
 pytestmark = pytest.mark.skipif(
     shutil.which("mpiexec") is None, reason="no mpiexec: install openmpi-bin libopenmpi-dev"
@@ -59,28 +59,6 @@ def wait_gone(pids, seconds=20):
     while any(alive(p) for p in pids):
         assert time.monotonic() < deadline, [p for p in pids if alive(p)]
         time.sleep(0.2)
-
-
-def start_kernel(**env):
-    km, kc = jupyter_client.manager.start_new_kernel(
-        kernel_name="rustpx", startup_timeout=120, env={**os.environ, **env}
-    )
-    reply, _ = run(kc, "1", timeout=START_TIMEOUT)
-    assert reply["content"]["status"] == "ok", reply["content"]
-    return km, kc
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    km, kc = start_kernel()
-    yield km, kc
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
-
-
-@pytest.fixture(scope="module")
-def kc(kernel):
-    return kernel[1]
 
 
 def test_engines_before_start_say_how_to_start(kc):
