@@ -140,7 +140,7 @@ def test_the_table_counts_cells_and_stop_leaves_no_engine(kc):
     rows = text(ok(kc, ":engines")).splitlines()
     assert rows[0].split() == ["rank", "host", "pid", "state", "cells"]
     # Every engine cell of this module so far, failed ones included.
-    assert [r.split()[3:] for r in rows[1:]] == [["idle", "7"], ["idle", "7"]], rows
+    assert [r.split()[3:] for r in rows[1:]] == [["idle", "9"], ["idle", "9"]], rows
     pids = engine_pids(kc)
     assert "2 engines stopped" in text(ok(kc, ":engines stop"))
     wait_gone(pids.values())
