@@ -6,7 +6,7 @@
 //! evcxr writes to the kernel's stderr, in the notebook.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
 
 /// Replaces `fd` by a pipe whose lines are handed to `on_line` on a background thread,
@@ -75,18 +75,26 @@ where
     std::thread::Builder::new()
         .name(format!("rustpx-fdtap-{fd}"))
         .spawn(move || {
-            let mut reader = BufReader::new(source);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        on_line(&line, &mut sink);
-                        let _ = sink.flush();
-                    }
-                }
-            }
+            for_each_line(source, |line| {
+                on_line(line, &mut sink);
+                let _ = sink.flush();
+                true
+            })
         })?;
     Ok(())
+}
+
+/// Hands each line read from `source` (with its terminator; a final unterminated line at
+/// EOF) to `on_line`, until EOF, a read error, or `on_line` returns `false`.
+pub fn for_each_line(source: impl Read, mut on_line: impl FnMut(&[u8]) -> bool) {
+    let mut reader = BufReader::new(source);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if !on_line(&line) => break,
+            Ok(_) => {}
+        }
+    }
 }

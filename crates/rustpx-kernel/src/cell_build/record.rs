@@ -90,6 +90,13 @@ impl Invocation {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The file evcxr's wrapper writes the built library's path to (evcxr reads the
+    /// library from there).
+    pub fn so_path_file(&self) -> std::io::Result<&str> {
+        self.env_var("EVCXR_EXECUTION_SO_PATH")
+            .ok_or_else(|| std::io::Error::other("evcxr's library path variable is not set"))
+    }
+
     /// The dep-info file rustc writes: every file it read, for the cache's validity check.
     pub fn dep_info(&self) -> Option<PathBuf> {
         let out_dir = self.arg("--out-dir")?;

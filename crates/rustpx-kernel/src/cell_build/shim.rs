@@ -166,17 +166,12 @@ fn rustc(invocation: &Invocation, crate_dir: &Path) -> i32 {
 /// wrapper does), and aliases the entry point this run asks for to the one it exports.
 fn reuse(invocation: &Invocation, hit: &cache::Hit, entry: &str) -> std::io::Result<()> {
     let dir = out_dir(invocation).ok_or_else(|| std::io::Error::other("no --out-dir"))?;
-    let so_path_file = invocation
-        .env_var(EXECUTION_SO_PATH_ENV)
-        .ok_or_else(|| std::io::Error::other("evcxr's library path variable is not set"))?;
+    let so_path_file = invocation.so_path_file()?;
     let library = dir.join(format!("lib{}.so", record::CELL_CRATE));
     std::fs::copy(&hit.library, &library)?;
     alias::set(&dir, entry, &hit.entry)?;
     std::fs::write(so_path_file, library.to_string_lossy().as_bytes())
 }
-
-/// evcxr's variable naming the file its wrapper writes the built library's path to.
-const EXECUTION_SO_PATH_ENV: &str = "EVCXR_EXECUTION_SO_PATH";
 
 fn keep(
     cells: &CellCache,
@@ -185,9 +180,7 @@ fn keep(
     entry: &str,
     source: &Path,
 ) -> std::io::Result<()> {
-    let so_path_file = invocation
-        .env_var(EXECUTION_SO_PATH_ENV)
-        .ok_or_else(|| std::io::Error::other("evcxr's library path variable is not set"))?;
+    let so_path_file = invocation.so_path_file()?;
     let library = PathBuf::from(std::fs::read_to_string(so_path_file)?);
     let dep_info = invocation
         .dep_info()

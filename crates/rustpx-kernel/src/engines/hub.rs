@@ -435,26 +435,16 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name(format!("rustpx-rank-{rank}"))
         .spawn(move || {
-            let mut reader = BufReader::new(socket);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let text = String::from_utf8_lossy(&line)
-                            .trim_end_matches(['\r', '\n'])
-                            .to_string();
-                        let message = match stream {
-                            Stream::Control => FromRank::Control(text),
-                            Stream::Stderr => FromRank::Stderr(text),
-                        };
-                        if tx.send((rank, message)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
+            crate::fdtap::for_each_line(socket, |line| {
+                let text = String::from_utf8_lossy(line)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
+                let message = match stream {
+                    Stream::Control => FromRank::Control(text),
+                    Stream::Stderr => FromRank::Stderr(text),
+                };
+                tx.send((rank, message)).is_ok()
+            });
             let end = match stream {
                 Stream::Control => FromRank::ControlClosed,
                 Stream::Stderr => FromRank::StderrClosed,
