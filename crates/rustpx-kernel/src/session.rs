@@ -16,9 +16,10 @@ pub fn prelude(runtime_dir: &std::path::Path) -> String {
 
 /// What must run again whenever evcxr restarts its child process: the prelude import,
 /// the runtime's interrupt handlers, and its report of a panicking cell to the kernel
-/// (evcxr catches the panic and returns `Ok`; see `rustpx::panic_hook`).
+/// (evcxr catches the panic and returns `Ok`; see `rustpx::panic_hook`). It has no `let`:
+/// evcxr then needs no rust-analyzer pass for it, which the start would wait on.
 pub const RESTART_PRELUDE: &str = "use rustpx::prelude::*;
-let _ = rustpx::interrupt::install();
+rustpx::interrupt::install().ok();
 rustpx::panic_hook::report_cell_panics();";
 
 /// A new evcxr context whose child runs in its own process group (so a SIGINT sent to

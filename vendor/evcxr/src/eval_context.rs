@@ -551,10 +551,37 @@ impl EvalContext {
     pub(crate) fn completions(
         &mut self,
         user_code: CodeBlock,
+        state: ContextState,
+        nodes: &[SyntaxNode],
+        offset: usize,
+        in_background: bool,
+    ) -> Result<Completions> {
+        let (code, wrapped_offset) = self.completion_source(user_code, state, nodes, offset)?;
+        if in_background {
+            self.analyzer.prime_completions(wrapped_offset);
+            return Ok(Completions::default());
+        }
+        let mut completions = self.analyzer.completions(wrapped_offset)?;
+        completions.start_offset = code.output_offset_to_user_offset(completions.start_offset)?;
+        completions.end_offset = code.output_offset_to_user_offset(completions.end_offset)?;
+        // Filter internal identifiers.
+        completions.completions.retain(|c| {
+            c.code != "evcxr_variable_store"
+                && c.code != "evcxr_internal_runtime"
+                && c.code != "evcxr_analysis_wrapper"
+        });
+        Ok(completions)
+    }
+
+    /// Gives rust-analyzer the analysis code for a completion at `offset` of `user_code`;
+    /// returns that code and the offset in it.
+    fn completion_source(
+        &mut self,
+        user_code: CodeBlock,
         mut state: ContextState,
         nodes: &[SyntaxNode],
         offset: usize,
-    ) -> Result<Completions> {
+    ) -> Result<(CodeBlock, usize)> {
         // Wrapping the final expression in order to display it might interfere
         // with completions on that final expression.
         state.config.display_final_expression = false;
@@ -575,16 +602,7 @@ impl EvalContext {
         }
 
         self.analyzer.set_source(code.code_string())?;
-        let mut completions = self.analyzer.completions(wrapped_offset)?;
-        completions.start_offset = code.output_offset_to_user_offset(completions.start_offset)?;
-        completions.end_offset = code.output_offset_to_user_offset(completions.end_offset)?;
-        // Filter internal identifiers.
-        completions.completions.retain(|c| {
-            c.code != "evcxr_variable_store"
-                && c.code != "evcxr_internal_runtime"
-                && c.code != "evcxr_analysis_wrapper"
-        });
-        Ok(completions)
+        Ok((code, wrapped_offset))
     }
 
     pub fn hover(&mut self, code: &str, state: &mut ContextState) -> Result<(String, String)> {
@@ -830,7 +848,11 @@ impl EvalContext {
         state: &mut ContextState,
         code: CodeBlock,
     ) -> Result<(), Error> {
-        self.analyzer.set_source(code.code_string())?;
+        let source = code.code_string();
+        if !crate::rust_analyzer::defines_variables(&source, "evcxr_analysis_wrapper") {
+            return Ok(());
+        }
+        self.analyzer.set_source(source)?;
         for (
             variable_name,
             VariableInfo {

@@ -214,8 +214,8 @@ impl RustAnalyzer {
             ..CargoConfig::default()
         };
         let workspace = ProjectWorkspace::load(manifest, &config, &|_| {})?;
-        let load = workspace
-            .to_roots()
+        let roots = workspace.to_roots();
+        let load = roots
             .iter()
             .map(|root| {
                 ra_vfs::loader::Entry::Directories(ra_vfs::loader::Directories {
@@ -263,13 +263,7 @@ impl RustAnalyzer {
             }
             change.change_file(file_id, new_contents);
         }
-        change.set_roots(
-            ra_vfs::file_set::FileSetConfig::default()
-                .partition(&self.vfs)
-                .into_iter()
-                .map(SourceRoot::new_local)
-                .collect(),
-        );
+        change.set_roots(self.source_roots(&roots));
         let (crate_graph, _) = workspace.to_crate_graph(
             &mut |path| {
                 self.vfs
@@ -283,44 +277,54 @@ impl RustAnalyzer {
         Ok(())
     }
 
+    /// One source root per package root. Only the root holding the cell's source is
+    /// local; the others are libraries, whose files rust-analyzer gives high durability,
+    /// so that a changed cell does not make it re-verify every dependency's analysis.
+    fn source_roots(&self, roots: &[ra_ap_project_model::PackageRoot]) -> Vec<SourceRoot> {
+        let mut builder = ra_vfs::file_set::FileSetConfig::builder();
+        for root in roots {
+            builder.add_file_set(root.include.iter().cloned().map(Into::into).collect());
+        }
+        let holds_source = |root: &ra_ap_project_model::PackageRoot| {
+            root.include
+                .iter()
+                .any(|dir| self.source_file.starts_with(dir))
+        };
+        builder
+            .build()
+            .partition(&self.vfs)
+            .into_iter()
+            .enumerate()
+            .map(|(i, file_set)| match roots.get(i) {
+                Some(root) if !holds_source(root) => SourceRoot::new_library(file_set),
+                _ => SourceRoot::new_local(file_set),
+            })
+            .collect()
+    }
+
     fn cargo_toml_filename(&self) -> AbsPathBuf {
         self.root_directory.join("Cargo.toml")
+    }
+
+    /// Computes the completions at `position` on another thread, only for the caches it
+    /// fills (the first analysis in a session loads every dependency's items and impls),
+    /// and returns at once. The next change of the source cancels what is still running;
+    /// what it finished stays cached.
+    pub(crate) fn prime_completions(&self, position: usize) {
+        let analysis = self.analysis_host.analysis();
+        let position = ra_ide::FilePosition {
+            file_id: self.source_file_id,
+            offset: (position as u32).into(),
+        };
+        std::thread::spawn(move || {
+            let _ = analysis.completions(&completion_config(), position, None);
+        });
     }
 
     pub(crate) fn completions(&self, position: usize) -> Result<Completions> {
         let mut completions = Vec::new();
         let mut range = None;
-        let config = ra_ide::CompletionConfig {
-            enable_postfix_completions: true,
-            snippet_cap: SnippetCap::new(true),
-            enable_imports_on_the_fly: false,
-            enable_self_on_the_fly: true,
-            enable_private_editable: true,
-            prefer_no_std: false,
-            full_function_signatures: true,
-            snippets: vec![],
-            insert_use: InsertUseConfig {
-                prefix_kind: ra_hir::PrefixKind::ByCrate,
-                group: false,
-                granularity: ImportGranularity::Item,
-                enforce_granularity: false,
-                skip_glob_imports: false,
-            },
-            callable: Some(CallableSnippets::FillArguments),
-            limit: None,
-            prefer_prelude: false,
-            enable_term_search: true,
-            term_search_fuel: 400,
-            prefer_absolute: false,
-            add_semicolon_to_unit: true,
-            fields_to_resolve: CompletionFieldsToResolve::empty(),
-            exclude_flyimport: vec![],
-            exclude_traits: &[],
-            enable_auto_iter: true,
-            enable_auto_await: true,
-            ra_fixture: RaFixtureConfig::default(),
-            add_colons_to_module: true,
-        };
+        let config = completion_config();
         if let Ok(Some(completion_items)) = self.analysis_host.analysis().completions(
             &config,
             ra_ide::FilePosition {
@@ -406,6 +410,59 @@ impl RustAnalyzer {
             _ => bail!("hover fail"),
         }
     }
+}
+
+fn completion_config() -> ra_ide::CompletionConfig<'static> {
+    ra_ide::CompletionConfig {
+        enable_postfix_completions: true,
+        snippet_cap: SnippetCap::new(true),
+        enable_imports_on_the_fly: false,
+        enable_self_on_the_fly: true,
+        enable_private_editable: true,
+        prefer_no_std: false,
+        full_function_signatures: true,
+        snippets: vec![],
+        insert_use: InsertUseConfig {
+            prefix_kind: ra_hir::PrefixKind::ByCrate,
+            group: false,
+            granularity: ImportGranularity::Item,
+            enforce_granularity: false,
+            skip_glob_imports: false,
+        },
+        callable: Some(CallableSnippets::FillArguments),
+        limit: None,
+        prefer_prelude: false,
+        enable_term_search: true,
+        term_search_fuel: 400,
+        prefer_absolute: false,
+        add_semicolon_to_unit: true,
+        fields_to_resolve: CompletionFieldsToResolve::empty(),
+        exclude_flyimport: vec![],
+        exclude_traits: &[],
+        enable_auto_iter: true,
+        enable_auto_await: true,
+        ra_fixture: RaFixtureConfig::default(),
+        add_colons_to_module: true,
+    }
+}
+
+/// Whether the body of `function_name` in `source` has a `let` at its top level: the only
+/// statements whose variables `RustAnalyzer::top_level_variables` reports. Syntax alone
+/// answers this, so a cell that defines no variable needs no semantic analysis.
+pub(crate) fn defines_variables(source: &str, function_name: &str) -> bool {
+    use ra_ap_syntax::ast::HasModuleItem;
+    use ra_ap_syntax::ast::HasName;
+    let file = ast::SourceFile::parse(source, EDITION).tree();
+    file.items().any(|item| match item {
+        ast::Item::Fn(function) => {
+            function.name().is_some_and(|n| n.text() == function_name)
+                && function.body().is_some_and(|body| {
+                    body.statements()
+                        .any(|statement| matches!(statement, ast::Stmt::LetStmt(_)))
+                })
+        }
+        _ => false,
+    })
 }
 
 /// If `pat` represents a variable that is being defined, then record it in `result` and return

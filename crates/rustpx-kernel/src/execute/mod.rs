@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 /// for the fallback (a start in a new build slot builds the runtime for minutes).
 const START_WAIT: Duration = Duration::from_secs(600);
 
-/// Analysed (not run) once the kernel is first idle: rust-analyzer's first inference in a
-/// session loads the items and impls of every crate the runtime depends on, seconds that
-/// would otherwise fall on the first `let` or the first completion.
+/// Analysed (not run) from the kernel's first idle moment on: rust-analyzer's first
+/// inference in a session loads the items and impls of every crate the runtime depends
+/// on, seconds that would otherwise all fall on the first `let` or the first completion.
 const WARM_UP: &str =
     "let rustpx_warm_up = Client::local(1).map(|c| c.direct_view());\nrustpx_warm_up.";
 
@@ -151,15 +151,17 @@ impl ExecutorThread {
         }
     }
 
-    /// Has rust-analyzer analyse [`WARM_UP`] (a completion: nothing is compiled or run).
+    /// Has rust-analyzer analyse [`WARM_UP`] (a completion: nothing is compiled or run)
+    /// on a thread of its own: cells that define no variable need no analysis and run
+    /// meanwhile; one that does, or a completion, takes over what is left of it.
     fn warm_up(&mut self) {
         let started = Instant::now();
         if let Some(ctx) = self.context.lock().as_mut()
-            && let Err(e) = ctx.completions(WARM_UP, WARM_UP.len())
+            && let Err(e) = ctx.prime_completions(WARM_UP, WARM_UP.len())
         {
             tracing::warn!("warming up rust-analyzer failed: {e}");
         }
-        tracing::debug!("rust-analyzer warmed up in {:?}", started.elapsed());
+        tracing::debug!("rust-analyzer warm-up started in {:?}", started.elapsed());
     }
 
     fn start_context(&mut self) {
