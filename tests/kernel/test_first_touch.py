@@ -58,6 +58,28 @@ def test_a_completion_asked_at_start_gets_rust_analyzers_answer():
         km.shutdown_kernel(now=True)
 
 
+def test_cells_without_a_let_do_not_wait_for_rust_analyzer():
+    """rust-analyzer's first inference in a session (seconds: every crate the runtime
+    depends on) runs in the background once the kernel is idle. A cell that defines no
+    variable needs no analysis and runs meanwhile; the first `let` waits for the rest."""
+    import time
+
+    km, kc = start_kernel()
+    try:
+        timed = []
+        for code in ("2 + 1", "fn twice(v: i32) -> i32 { v * 2 }", "twice(4)", "let w = twice(2);", "w + 1"):
+            began = time.monotonic()
+            reply, outputs = run(kc, code)
+            timed.append(time.monotonic() - began)
+            assert reply["content"]["status"] == "ok", (code, reply["content"])
+        assert of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"] == "5"
+        plain, first_let = max(timed[:3]), timed[3]
+        assert plain < first_let, f"cells without a let waited for rust-analyzer: {timed}"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 @pytest.fixture(scope="module")
 def fresh():
     km, kc = start_kernel()
