@@ -88,7 +88,10 @@ def test_a_cell_printing_100_mb(kernel):
             received["last"] = (received["last"] + text)[-2000:]
 
     kernel_pid = km.provisioner.process.pid
-    before, _ = memory_mb(kernel_pid)
+    # rust-analyzer's first inference (hundreds of MB, run in the background from the
+    # kernel's first idle moment) is finished by a `let` first, so that it is not counted.
+    assert value(kc, "let settled = 1; settled") == "1"
+    before, peak_before = memory_mb(kernel_pid)
     start = time.monotonic()
     reply = kc.execute_interactive(code, timeout=180, output_hook=count)
     elapsed = time.monotonic() - start
@@ -102,7 +105,7 @@ def test_a_cell_printing_100_mb(kernel):
     # Batched into messages of up to 64 KiB, not one message per line or two.
     assert received["messages"] < 20_000
     # The output passes through; the kernel does not keep it.
-    assert peak - before < 256, (before, peak)
+    assert peak - max(before, peak_before) < 256, (before, peak_before, peak)
     assert value(kc, "1 + 1") == "2"
 
 
