@@ -55,6 +55,8 @@ pub(crate) struct RustAnalyzer {
     source_file: AbsPathBuf,
     source_file_id: FileId,
     current_source: String,
+    /// The thread of `prime_completions`, if one ran since the last change.
+    priming: Option<std::thread::JoinHandle<()>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -105,10 +107,12 @@ impl RustAnalyzer {
             source_file,
             source_file_id,
             current_source: String::new(),
+            priming: None,
         })
     }
 
     pub(crate) fn set_source(&mut self, source: String) -> Result<()> {
+        self.finish_priming();
         self.current_source = source;
         let mut change = ra_hir::ChangeWithProcMacros::default();
 
@@ -306,19 +310,30 @@ impl RustAnalyzer {
         self.root_directory.join("Cargo.toml")
     }
 
-    /// Computes the completions at `position` on another thread, only for the caches it
-    /// fills (the first analysis in a session loads every dependency's items and impls),
-    /// and returns at once. The next change of the source cancels what is still running;
-    /// what it finished stays cached.
-    pub(crate) fn prime_completions(&self, position: usize) {
+    /// Has rust-analyzer compute every crate's name resolution and impls on all cores,
+    /// then the completions at `position`, on another thread, only for the caches that
+    /// fills (the first analysis in a session needs them all, seconds), and returns at
+    /// once. The next change of the source waits for it: the work is what that change's
+    /// analysis would otherwise do on one core.
+    pub(crate) fn prime_completions(&mut self, position: usize) {
         let analysis = self.analysis_host.analysis();
+        let crates = ra_ap_base_db::all_crates(self.analysis_host.raw_database());
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let position = ra_ide::FilePosition {
             file_id: self.source_file_id,
             offset: (position as u32).into(),
         };
-        std::thread::spawn(move || {
+        self.finish_priming();
+        self.priming = Some(std::thread::spawn(move || {
+            let _ = analysis.parallel_prime_caches(&crates, threads, |_| {});
             let _ = analysis.completions(&completion_config(), position, None);
-        });
+        }));
+    }
+
+    fn finish_priming(&mut self) {
+        if let Some(priming) = self.priming.take() {
+            let _ = priming.join();
+        }
     }
 
     pub(crate) fn completions(&self, position: usize) -> Result<Completions> {
