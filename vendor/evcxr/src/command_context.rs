@@ -231,7 +231,7 @@ Panic detected. Here's some useful information if you're filing a bug report.
 
     /// Has rust-analyzer compute the completions at `position` of `src` on another
     /// thread, for the caches that fills, and returns once that has started. Later
-    /// requests that change the analysed source cancel what is still running.
+    /// requests that change the analysed source wait for it to end.
     pub fn prime_completions(&mut self, src: &str, position: usize) -> Result<()> {
         self.completions_of(src, position, true).map(drop)
     }

@@ -152,8 +152,8 @@ impl ExecutorThread {
     }
 
     /// Has rust-analyzer analyse [`WARM_UP`] (a completion: nothing is compiled or run)
-    /// on a thread of its own: cells that define no variable need no analysis and run
-    /// meanwhile; one that does, or a completion, takes over what is left of it.
+    /// on threads of its own: cells that define no variable need no analysis and run
+    /// meanwhile; one that does, or a completion, waits for it to end.
     fn warm_up(&mut self) {
         let started = Instant::now();
         if let Some(ctx) = self.context.lock().as_mut()
