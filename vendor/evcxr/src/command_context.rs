@@ -226,34 +226,23 @@ Panic detected. Here's some useful information if you're filing a bug report.
     /// completions. It also assumes exclusive access to those resources. However there should be
     /// any visible side effects.
     pub fn completions(&mut self, src: &str, position: usize) -> Result<Completions> {
-        self.completions_of(src, position, false)
+        let (user_code, code_info) = CodeBlock::from_original_user_code(src);
+        if let Some((segment, offset)) = user_code.command_containing_user_offset(position) {
+            return self.command_completions(segment, offset, position);
+        }
+        let (non_command_code, state, _errors) = self.prepare_for_analysis(user_code)?;
+        self.eval_context
+            .completions(non_command_code, state, &code_info.nodes, position)
     }
 
     /// Has rust-analyzer compute the completions at `position` of `src` on another
     /// thread, for the caches that fills, and returns once that has started. Later
     /// requests that change the analysed source wait for it to end.
     pub fn prime_completions(&mut self, src: &str, position: usize) -> Result<()> {
-        self.completions_of(src, position, true).map(drop)
-    }
-
-    fn completions_of(
-        &mut self,
-        src: &str,
-        position: usize,
-        in_background: bool,
-    ) -> Result<Completions> {
         let (user_code, code_info) = CodeBlock::from_original_user_code(src);
-        if let Some((segment, offset)) = user_code.command_containing_user_offset(position) {
-            return self.command_completions(segment, offset, position);
-        }
         let (non_command_code, state, _errors) = self.prepare_for_analysis(user_code)?;
-        self.eval_context.completions(
-            non_command_code,
-            state,
-            &code_info.nodes,
-            position,
-            in_background,
-        )
+        self.eval_context
+            .prime_completions(non_command_code, state, &code_info.nodes, position)
     }
 
     fn prepare_for_analysis(

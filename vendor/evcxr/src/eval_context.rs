@@ -554,13 +554,8 @@ impl EvalContext {
         state: ContextState,
         nodes: &[SyntaxNode],
         offset: usize,
-        in_background: bool,
     ) -> Result<Completions> {
         let (code, wrapped_offset) = self.completion_source(user_code, state, nodes, offset)?;
-        if in_background {
-            self.analyzer.prime_completions(wrapped_offset);
-            return Ok(Completions::default());
-        }
         let mut completions = self.analyzer.completions(wrapped_offset)?;
         completions.start_offset = code.output_offset_to_user_offset(completions.start_offset)?;
         completions.end_offset = code.output_offset_to_user_offset(completions.end_offset)?;
@@ -571,6 +566,18 @@ impl EvalContext {
                 && c.code != "evcxr_analysis_wrapper"
         });
         Ok(completions)
+    }
+
+    pub(crate) fn prime_completions(
+        &mut self,
+        user_code: CodeBlock,
+        state: ContextState,
+        nodes: &[SyntaxNode],
+        offset: usize,
+    ) -> Result<()> {
+        let (_, wrapped_offset) = self.completion_source(user_code, state, nodes, offset)?;
+        self.analyzer.prime_completions(wrapped_offset);
+        Ok(())
     }
 
     /// Gives rust-analyzer the analysis code for a completion at `offset` of `user_code`;

@@ -313,8 +313,9 @@ impl RustAnalyzer {
     /// Has rust-analyzer compute every crate's name resolution and impls on all cores,
     /// then the completions at `position`, on another thread, only for the caches that
     /// fills (the first analysis in a session needs them all, seconds), and returns at
-    /// once. The next change of the source waits for it: the work is what that change's
-    /// analysis would otherwise do on one core.
+    /// once. The next change of the source waits for it (`set_source`, which callers run
+    /// first, so there is never a previous one): the work is what that change's analysis
+    /// would otherwise do on one core.
     pub(crate) fn prime_completions(&mut self, position: usize) {
         let analysis = self.analysis_host.analysis();
         let crates = ra_ap_base_db::all_crates(self.analysis_host.raw_database());
@@ -323,7 +324,6 @@ impl RustAnalyzer {
             file_id: self.source_file_id,
             offset: (position as u32).into(),
         };
-        self.finish_priming();
         self.priming = Some(std::thread::spawn(move || {
             let _ = analysis.parallel_prime_caches(&crates, threads, |_| {});
             let _ = analysis.completions(&completion_config(), position, None);
