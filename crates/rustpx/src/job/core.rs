@@ -117,8 +117,15 @@ impl Core {
     pub(crate) fn submitted(&self) -> Instant {
         self.submitted
     }
+    /// When the last item was resolved. The publisher that resolves it sets the time
+    /// just after its count, so a reader that already sees every item resolved waits
+    /// for those few instructions instead of reporting "not finished" for a finished call.
     pub(crate) fn completed(&self) -> Option<Instant> {
-        self.completed.get().copied()
+        if self.len > 0 && self.ready() {
+            Some(*self.completed.wait())
+        } else {
+            self.completed.get().copied()
+        }
     }
     pub(crate) fn serial_time(&self) -> Duration {
         Duration::from_nanos(self.serial_nanos.load(Ordering::Relaxed))
