@@ -123,3 +123,13 @@ def test_busy_precedes_everything_the_first_request_shows():
         kc.stop_channels()
         km.shutdown_kernel(now=True)
 
+
+
+def test_a_dep_on_a_crate_the_runtime_uses_privately_is_analysed(fresh):
+    """rust-analyzer sees only the runtime's public dependencies; one the user adds with
+    `:dep` (here `glob`, which the runtime also uses, privately) is seen like any other."""
+    reply, outputs = run(fresh, ':dep glob = "0.3"\nlet pattern = glob::Pattern::new("*.png")?;')
+    errors = [m["content"] for m in of_type(outputs, "error")]
+    assert reply["content"]["status"] == "ok", (reply["content"].get("evalue"), errors)
+    reply, outputs = run(fresh, 'pattern.matches("a.png")')
+    assert of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"] == "true"

@@ -27,8 +27,32 @@ rustpx::panic_hook::report_cell_panics();";
 pub fn new_context() -> Result<(CommandContext, EvalContextOutputs)> {
     let (eval, outputs) = EvalContext::with_subprocess_command(child_command()?)
         .map_err(|e| anyhow!("starting evcxr: {e}"))?;
-    Ok((CommandContext::with_eval_context(eval), outputs))
+    let mut ctx = CommandContext::with_eval_context(eval);
+    ctx.set_analysis_public_crates("rustpx", RUNTIME_PUBLIC_CRATES.iter().copied());
+    Ok((ctx, outputs))
 }
+
+/// The crates whose items the runtime's public API exposes, directly (`image`, `ndarray`,
+/// `serde_json` are re-exported; `serde`'s traits bound its calls) or through one of them
+/// (pixel and element types are bounded by `num-traits`, `num-complex` and `bytemuck`
+/// traits). rust-analyzer sees only these of the runtime's dependencies: the others (its
+/// locks, channels and signal handling, `libc`, the image codecs, plotting) cannot give a
+/// cell's variable its type, and analysing them took a third of a first `let`.
+/// `tests/kernel/test_first_touch.py` stores every public return type in a `let`, which
+/// fails if this list misses one.
+const RUNTIME_PUBLIC_CRATES: &[&str] = &[
+    "image",
+    "ndarray",
+    "serde_json",
+    "serde",
+    "serde_core",
+    "num_traits",
+    "num_complex",
+    "num_integer",
+    "bytemuck",
+    "rawpointer",
+    "thiserror",
+];
 
 /// The command evcxr runs as its child: this binary, in its own process group, with the
 /// runtime's display channel enabled and the toolchain's libstd on the library path.

@@ -245,6 +245,23 @@ Panic detected. Here's some useful information if you're filing a bug report.
             .prime_completions(non_command_code, state, &code_info.nodes, position)
     }
 
+    /// Has rust-analyzer see, of the dependencies of the crate `root` (a dependency of the
+    /// cells), only `public`: the crates (by crate name) whose items `root`'s public API
+    /// exposes, directly or through another of them. The others cannot give a variable its
+    /// type, and analysing them would delay the first cell that defines one. A crate the
+    /// cells also reach another way (a `:dep`, or a dependency of one) is still seen.
+    pub fn set_analysis_public_crates<I, S>(&mut self, root: &str, public: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.eval_context
+            .set_analysis_scope(crate::analysis_graph::Scope {
+                root: root.to_owned(),
+                public: public.into_iter().map(Into::into).collect(),
+            });
+    }
+
     fn prepare_for_analysis(
         &mut self,
         user_code: CodeBlock,

@@ -568,6 +568,10 @@ impl EvalContext {
         Ok(completions)
     }
 
+    pub(crate) fn set_analysis_scope(&mut self, scope: crate::analysis_graph::Scope) {
+        self.analyzer.set_scope(scope);
+    }
+
     pub(crate) fn prime_completions(
         &mut self,
         user_code: CodeBlock,

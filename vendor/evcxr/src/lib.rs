@@ -12,6 +12,7 @@ extern crate sig;
 #[macro_use]
 mod errors;
 mod cargo_metadata;
+mod analysis_graph;
 mod child_process;
 mod code_block;
 mod command_context;

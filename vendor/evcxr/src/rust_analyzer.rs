@@ -57,6 +57,8 @@ pub(crate) struct RustAnalyzer {
     current_source: String,
     /// The thread of `prime_completions`, if one ran since the last change.
     priming: Option<std::thread::JoinHandle<()>>,
+    /// A dependency whose private dependencies the analysis leaves out.
+    scope: Option<crate::analysis_graph::Scope>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -108,7 +110,17 @@ impl RustAnalyzer {
             source_file_id,
             current_source: String::new(),
             priming: None,
+            scope: None,
         })
+    }
+
+    /// Sets what the analysis sees of a dependency's dependencies; takes effect at the
+    /// next change of the source.
+    pub(crate) fn set_scope(&mut self, scope: crate::analysis_graph::Scope) {
+        if self.scope.as_ref() != Some(&scope) {
+            self.scope = Some(scope);
+            self.last_cargo_toml = None;
+        }
     }
 
     pub(crate) fn set_source(&mut self, source: String) -> Result<()> {
@@ -277,6 +289,11 @@ impl RustAnalyzer {
             &FxHashMap::default(),
         );
 
+        let ws_data = triomphe::Arc::new(ra_ap_base_db::CrateWorkspaceData {
+            toolchain: workspace.toolchain.clone(),
+            target: workspace.target.clone(),
+        });
+        let crate_graph = crate::analysis_graph::prune(crate_graph, ws_data, self.scope.as_ref());
         change.set_crate_graph(crate_graph);
         Ok(())
     }
