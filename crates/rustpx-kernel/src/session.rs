@@ -27,9 +27,15 @@ rustpx::panic_hook::report_cell_panics();";
 pub fn new_context() -> Result<(CommandContext, EvalContextOutputs)> {
     let (eval, outputs) = EvalContext::with_subprocess_command(child_command()?)
         .map_err(|e| anyhow!("starting evcxr: {e}"))?;
+    Ok((command_context(eval), outputs))
+}
+
+/// The command context of `eval`, whose rust-analyzer sees of the runtime's dependencies
+/// only [`RUNTIME_PUBLIC_CRATES`].
+pub fn command_context(eval: EvalContext) -> CommandContext {
     let mut ctx = CommandContext::with_eval_context(eval);
     ctx.set_analysis_public_crates("rustpx", RUNTIME_PUBLIC_CRATES.iter().copied());
-    Ok((ctx, outputs))
+    ctx
 }
 
 /// The crates whose items the runtime's public API exposes, directly (`image`, `ndarray`,

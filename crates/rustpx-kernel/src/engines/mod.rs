@@ -80,7 +80,7 @@ impl Engines {
         })?;
         let readers = output::spawn_readers(outputs.stdout, outputs.stderr, cell, outbox);
         let mut engines = Engines {
-            context: CommandContext::with_eval_context(eval),
+            context: session::command_context(eval),
             readers,
             table,
             ranks,
