@@ -89,7 +89,7 @@ def test_a_cell_printing_100_mb(kernel):
 
     kernel_pid = km.provisioner.process.pid
     # rust-analyzer's first inference (hundreds of MB, run in the background from the
-    # kernel's first idle moment) is finished by a `let` first, so that it is not counted.
+    # kernel's start) is finished by a `let` first, so that it is not counted.
     assert value(kc, "let settled = 1; settled") == "1"
     before, peak_before = memory_mb(kernel_pid)
     start = time.monotonic()

@@ -124,7 +124,6 @@ def test_busy_precedes_everything_the_first_request_shows():
         km.shutdown_kernel(now=True)
 
 
-
 def test_a_dep_on_a_crate_the_runtime_uses_privately_is_analysed(fresh):
     """rust-analyzer sees only the runtime's public dependencies; one the user adds with
     `:dep` (here `glob`, which the runtime also uses, privately) is seen like any other."""

@@ -579,8 +579,9 @@ impl EvalContext {
         nodes: &[SyntaxNode],
         offset: usize,
     ) -> Result<()> {
-        let (_, wrapped_offset) = self.completion_source(user_code, state, nodes, offset)?;
-        self.analyzer.prime_completions(wrapped_offset);
+        let (code, wrapped_offset) = completion_code(user_code, state, nodes, offset)?;
+        self.analyzer
+            .prime_completions(code.code_string(), wrapped_offset);
         Ok(())
     }
 
@@ -589,29 +590,11 @@ impl EvalContext {
     fn completion_source(
         &mut self,
         user_code: CodeBlock,
-        mut state: ContextState,
+        state: ContextState,
         nodes: &[SyntaxNode],
         offset: usize,
     ) -> Result<(CodeBlock, usize)> {
-        // Wrapping the final expression in order to display it might interfere
-        // with completions on that final expression.
-        state.config.display_final_expression = false;
-        // Expanding use statements would prevent us from tab-completing those
-        // use statements, since we lose information about where each bit came
-        // from when we expand. This could be fixed with some work, but there's
-        // not really any downside to turn it off here. It'll produce errors,
-        // but those errors don't effect the analysis needed for completions.
-        state.config.expand_use_statements = false;
-        let user_code = state.apply(user_code, nodes)?;
-        let code = state.analysis_code(user_code);
-        let wrapped_offset = code.user_offset_to_output_offset(offset)?;
-
-        if state.config.debug_mode {
-            let mut s = code.code_string();
-            s.insert_str(wrapped_offset, "<|>");
-            println!("=========\n{s}\n==========");
-        }
-
+        let (code, wrapped_offset) = completion_code(user_code, state, nodes, offset)?;
         self.analyzer.set_source(code.code_string())?;
         Ok((code, wrapped_offset))
     }
@@ -1082,6 +1065,34 @@ impl EvalContext {
         }
         Ok(())
     }
+}
+
+/// The analysis code for a completion at `offset` of `user_code`, and the offset in it.
+fn completion_code(
+    user_code: CodeBlock,
+    mut state: ContextState,
+    nodes: &[SyntaxNode],
+    offset: usize,
+) -> Result<(CodeBlock, usize)> {
+    // Wrapping the final expression in order to display it might interfere
+    // with completions on that final expression.
+    state.config.display_final_expression = false;
+    // Expanding use statements would prevent us from tab-completing those
+    // use statements, since we lose information about where each bit came
+    // from when we expand. This could be fixed with some work, but there's
+    // not really any downside to turn it off here. It'll produce errors,
+    // but those errors don't effect the analysis needed for completions.
+    state.config.expand_use_statements = false;
+    let user_code = state.apply(user_code, nodes)?;
+    let code = state.analysis_code(user_code);
+    let wrapped_offset = code.user_offset_to_output_offset(offset)?;
+
+    if state.config.debug_mode {
+        let mut s = code.code_string();
+        s.insert_str(wrapped_offset, "<|>");
+        println!("=========\n{s}\n==========");
+    }
+    Ok((code, wrapped_offset))
 }
 
 fn non_persistable_type_error(variable_name: &str, actual_type: &str) -> Result<(), Error> {

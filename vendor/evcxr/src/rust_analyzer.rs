@@ -44,7 +44,17 @@ use std::path::Path;
 
 pub(crate) const EDITION: Edition = Edition::Edition2024;
 
+/// rust-analyzer's view of the cells' crate. A warm-up ([`RustAnalyzer::prime_completions`])
+/// works on the [`Project`] on a thread of its own; every other call waits for it to end
+/// (the work is what that call's own analysis would otherwise have done, on one core).
 pub(crate) struct RustAnalyzer {
+    project: std::sync::Arc<std::sync::Mutex<Project>>,
+    /// The warm-up's thread, if one ran since the last call.
+    priming: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The loaded workspace, its files and rust-analyzer's database.
+struct Project {
     with_sysroot: bool,
     root_directory: AbsPathBuf,
     analysis_host: ra_ide::AnalysisHost,
@@ -55,8 +65,6 @@ pub(crate) struct RustAnalyzer {
     source_file: AbsPathBuf,
     source_file_id: FileId,
     current_source: String,
-    /// The thread of `prime_completions`, if one ran since the last change.
-    priming: Option<std::thread::JoinHandle<()>>,
     /// A dependency whose private dependencies the analysis leaves out.
     scope: Option<crate::analysis_graph::Scope>,
 }
@@ -78,6 +86,78 @@ pub(crate) struct VariableInfo {
 
 impl RustAnalyzer {
     pub(crate) fn new(root_directory: &Path) -> Result<RustAnalyzer> {
+        Ok(RustAnalyzer {
+            project: std::sync::Arc::new(std::sync::Mutex::new(Project::new(root_directory)?)),
+            priming: None,
+        })
+    }
+
+    /// The project, once the warm-up (if one runs) has ended.
+    fn project(&mut self) -> std::sync::MutexGuard<'_, Project> {
+        if let Some(priming) = self.priming.take() {
+            let _ = priming.join();
+        }
+        self.project
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets what the analysis sees of a dependency's dependencies; takes effect at the
+    /// next change of the source.
+    pub(crate) fn set_scope(&mut self, scope: crate::analysis_graph::Scope) {
+        self.project().set_scope(scope);
+    }
+
+    pub(crate) fn set_source(&mut self, source: String) -> Result<()> {
+        self.project().set_source(source)
+    }
+
+    /// Returns top-level variable names and their types in the specified function.
+    pub(crate) fn top_level_variables(
+        &mut self,
+        function_name: &str,
+    ) -> HashMap<String, VariableInfo> {
+        self.project().top_level_variables(function_name)
+    }
+
+    pub(crate) fn completions(&mut self, position: usize) -> Result<Completions> {
+        self.project().completions(position)
+    }
+
+    pub(crate) fn hover(
+        &mut self,
+        text_range: TextRange,
+        is_mark_down: bool,
+    ) -> Result<Option<RangeInfo<HoverResult>>> {
+        self.project().hover(text_range, is_mark_down)
+    }
+
+    /// Starts a warm-up and returns at once: on a thread of its own, `source` becomes the
+    /// analysed source (loading the workspace the first time: `cargo metadata`, every
+    /// dependency's files), rust-analyzer computes every crate's name resolution and
+    /// impls on all cores, then the completions at `position`. The first analysis in a
+    /// session needs all of it (seconds); started early, it runs while the user reads and
+    /// types, and while cells that need no analysis run.
+    pub(crate) fn prime_completions(&mut self, source: String, position: usize) {
+        drop(self.project());
+        let project = self.project.clone();
+        self.priming = Some(std::thread::spawn(move || {
+            let mut project = project
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let primed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                project.prime_completions(source, position)
+            }));
+            if !matches!(primed, Ok(Ok(()))) {
+                // Whatever failed (or panicked) is loaded again by the next change.
+                project.last_cargo_toml = None;
+            }
+        }));
+    }
+}
+
+impl Project {
+    fn new(root_directory: &Path) -> Result<Project> {
         use ra_vfs::loader::Handle;
         let (message_sender, message_receiver) = crossbeam_channel::unbounded();
         let mut vfs = ra_vfs::Vfs::default();
@@ -98,7 +178,7 @@ impl RustAnalyzer {
         let vfs_source_file: ra_vfs::VfsPath = source_file.clone().into();
         vfs.set_file_contents(vfs_source_file.clone(), Some(vec![]));
         let (source_file_id, _) = vfs.file_id(&vfs_source_file).unwrap();
-        Ok(RustAnalyzer {
+        Ok(Project {
             with_sysroot: true,
             root_directory,
             analysis_host: Default::default(),
@@ -109,32 +189,20 @@ impl RustAnalyzer {
             source_file,
             source_file_id,
             current_source: String::new(),
-            priming: None,
             scope: None,
         })
     }
 
-    /// Sets what the analysis sees of a dependency's dependencies; takes effect at the
-    /// next change of the source.
-    pub(crate) fn set_scope(&mut self, scope: crate::analysis_graph::Scope) {
+    fn set_scope(&mut self, scope: crate::analysis_graph::Scope) {
         if self.scope.as_ref() != Some(&scope) {
             self.scope = Some(scope);
             self.last_cargo_toml = None;
         }
     }
 
-    pub(crate) fn set_source(&mut self, source: String) -> Result<()> {
-        self.finish_priming();
+    fn set_source(&mut self, source: String) -> Result<()> {
         self.current_source = source;
         let mut change = ra_hir::ChangeWithProcMacros::default();
-
-        std::fs::write(self.source_file.as_path(), &*self.current_source)
-            .with_context(|| format!("Failed to write {:?}", self.source_file))?;
-        self.vfs.set_file_contents(
-            self.source_file.clone().into(),
-            Some(self.current_source.bytes().collect()),
-        );
-        change.change_file(self.source_file_id, Some(self.current_source.clone()));
 
         // Check to see if we haven't yet loaded Cargo.toml, or if it's changed since we read it.
         let cargo_toml = Some(std::fs::read(self.cargo_toml_filename()).with_context(|| {
@@ -144,16 +212,28 @@ impl RustAnalyzer {
             )
         })?);
         if cargo_toml != self.last_cargo_toml {
+            // The loader needs the crate's root file to exist. It is the file evcxr
+            // compiles cells from, and a warm-up runs beside a compiling cell: it is
+            // created, never overwritten.
+            if std::fs::metadata(self.source_file.as_path()).is_err() {
+                std::fs::write(self.source_file.as_path(), "")
+                    .with_context(|| format!("Failed to write {:?}", self.source_file))?;
+            }
             self.load_cargo_toml(&mut change)?;
             self.last_cargo_toml = cargo_toml;
         }
 
+        // After loading, which reads the root file's contents from disk.
+        self.vfs.set_file_contents(
+            self.source_file.clone().into(),
+            Some(self.current_source.bytes().collect()),
+        );
+        change.change_file(self.source_file_id, Some(self.current_source.clone()));
         self.analysis_host.apply_change(change);
         Ok(())
     }
 
-    /// Returns top-level variable names and their types in the specified function.
-    pub(crate) fn top_level_variables(&self, function_name: &str) -> HashMap<String, VariableInfo> {
+    fn top_level_variables(&self, function_name: &str) -> HashMap<String, VariableInfo> {
         use ra_ap_syntax::ast::HasModuleItem;
         use ra_ap_syntax::ast::HasName;
         let mut result = HashMap::new();
@@ -327,33 +407,21 @@ impl RustAnalyzer {
         self.root_directory.join("Cargo.toml")
     }
 
-    /// Has rust-analyzer compute every crate's name resolution and impls on all cores,
-    /// then the completions at `position`, on another thread, only for the caches that
-    /// fills (the first analysis in a session needs them all, seconds), and returns at
-    /// once. The next change of the source waits for it (`set_source`, which callers run
-    /// first, so there is never a previous one): the work is what that change's analysis
-    /// would otherwise do on one core.
-    pub(crate) fn prime_completions(&mut self, position: usize) {
+    fn prime_completions(&mut self, source: String, position: usize) -> Result<()> {
+        self.set_source(source)?;
         let analysis = self.analysis_host.analysis();
         let crates = ra_ap_base_db::all_crates(self.analysis_host.raw_database());
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let _ = analysis.parallel_prime_caches(&crates, threads, |_| {});
         let position = ra_ide::FilePosition {
             file_id: self.source_file_id,
             offset: (position as u32).into(),
         };
-        self.priming = Some(std::thread::spawn(move || {
-            let _ = analysis.parallel_prime_caches(&crates, threads, |_| {});
-            let _ = analysis.completions(&completion_config(), position, None);
-        }));
+        let _ = analysis.completions(&completion_config(), position, None);
+        Ok(())
     }
 
-    fn finish_priming(&mut self) {
-        if let Some(priming) = self.priming.take() {
-            let _ = priming.join();
-        }
-    }
-
-    pub(crate) fn completions(&self, position: usize) -> Result<Completions> {
+    fn completions(&self, position: usize) -> Result<Completions> {
         let mut completions = Vec::new();
         let mut range = None;
         let config = completion_config();
@@ -406,7 +474,7 @@ impl RustAnalyzer {
         })
     }
 
-    pub(crate) fn hover(
+    fn hover(
         &self,
         text_range: TextRange,
         is_mark_down: bool,

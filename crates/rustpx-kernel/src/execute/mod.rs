@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 /// for the fallback (a start in a new build slot builds the runtime for minutes).
 const START_WAIT: Duration = Duration::from_secs(600);
 
-/// Analysed (not run) from the kernel's first idle moment on: rust-analyzer's first
-/// inference in a session loads the items and impls of every crate the runtime depends
-/// on, seconds that would otherwise all fall on the first `let` or the first completion.
+/// Analysed (not run) from the moment the runtime is linked: rust-analyzer's first
+/// inference in a session loads the workspace and the items and impls of every crate a
+/// cell can see, seconds that would otherwise all fall on the first `let` or the first
+/// completion.
 const WARM_UP: &str =
     "let rustpx_warm_up = Client::local(1).map(|c| c.direct_view());\nrustpx_warm_up.";
 
@@ -129,22 +130,8 @@ struct ExecutorThread {
 impl ExecutorThread {
     fn run(&mut self, jobs: &crossbeam_channel::Receiver<Request>) {
         self.start_context();
-        // Cells sent during the start run first; the warm-up takes the first idle moment.
-        let mut warmed = false;
-        loop {
-            let request = match jobs.try_recv() {
-                Ok(request) => request,
-                Err(crossbeam_channel::TryRecvError::Empty) if !warmed => {
-                    self.warm_up();
-                    warmed = true;
-                    continue;
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => match jobs.recv() {
-                    Ok(request) => request,
-                    Err(_) => break,
-                },
-                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
-            };
+        self.warm_up();
+        while let Ok(request) = jobs.recv() {
             self.running_cell.store(true, Ordering::Release);
             self.execute(&request);
             self.running_cell.store(false, Ordering::Release);
@@ -152,8 +139,9 @@ impl ExecutorThread {
     }
 
     /// Has rust-analyzer analyse [`WARM_UP`] (a completion: nothing is compiled or run)
-    /// on threads of its own: cells that define no variable need no analysis and run
-    /// meanwhile; one that does, or a completion, waits for it to end.
+    /// on threads of its own, and returns at once: cells that define no variable need no
+    /// analysis and run meanwhile (the first cell among them); one that does, or a
+    /// completion, waits for it to end.
     fn warm_up(&mut self) {
         let started = Instant::now();
         if let Some(ctx) = self.context.lock().as_mut()
