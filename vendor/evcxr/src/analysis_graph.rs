@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use triomphe::Arc;
 
 /// A dependency of the cell whose public API exposes only some of its dependencies.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Scope {
     /// The dependency, by crate name.
     pub(crate) root: String,
@@ -62,10 +62,10 @@ pub(crate) fn prune(
 fn kept(graph: &CrateGraphBuilder, scope: Option<&Scope>) -> HashSet<CrateBuilderId> {
     let name = |id: CrateBuilderId| {
         let name = graph[id].extra.display_name.as_ref();
-        name.map(|n| n.crate_name().symbol().as_str().to_owned())
+        name.map(|n| n.crate_name().symbol().as_str())
     };
-    let is_root = |id| scope.is_some_and(|s| name(id).as_deref() == Some(&*s.root));
-    let is_public = |id| scope.is_some_and(|s| name(id).is_some_and(|n| s.public.contains(&n)));
+    let is_root = |id| scope.is_some_and(|s| name(id) == Some(s.root.as_str()));
+    let is_public = |id| scope.is_some_and(|s| name(id).is_some_and(|n| s.public.contains(n)));
     let locals: Vec<_> = graph
         .iter()
         .filter(|&id| graph[id].basic.origin.is_local() && !is_root(id))
