@@ -158,6 +158,51 @@ def test_four_engines(kc):
     wait_gone(pids.values())
 
 
+def test_values_move_between_the_notebook_and_the_engines(kc):
+    ok(kc, ":engines start -n 3", timeout=ENGINE_START_TIMEOUT)
+    ok(kc, "let kept = 41 + 1;")
+    ok(kc, 'engines().push("threshold", &0.25f64)?;\n'
+           'engines().push("label", "frames")?;\n'
+           'engines().scatter("items", (0..10u32).collect::<Vec<_>>())?;')
+    shown = text(ok(kc, ":px --engines (threshold * 4.0, label.len(), items.clone())"))
+    assert shown == ("Out[0]: (1.0, 6, [0, 1, 2, 3])\nOut[1]: (1.0, 6, [4, 5, 6])\n"
+                     "Out[2]: (1.0, 6, [7, 8, 9])"), shown
+    ok(kc, ":px --engines\nlet doubled: Vec<u32> = items.iter().map(|i| i * 2).collect();\n"
+           "let n_found = doubled.len();")
+    assert text(ok(kc, 'let counts: Vec<usize> = engines().pull("n_found")?;\ncounts')) == "[4, 3, 3]"
+    assert text(ok(kc, 'engines().gather::<u32>("doubled")?')) == str(list(range(0, 20, 2)))
+    # Arrays split along their rows: 2, 2 and 1 of the 5.
+    ok(kc, 'engines().scatter("rows", rustpx::ndarray::Array2::from_shape_fn((5, 2), '
+           "|(r, c)| (r * 2 + c) as f64))?;")
+    assert text(ok(kc, ":px --engines rows.sum()")) == "Out[0]: 6.0\nOut[1]: 22.0\nOut[2]: 17.0"
+    # Pushing again replaces the engines' variable (and its type).
+    ok(kc, 'engines().push("threshold", &vec![1u8, 2])?;')
+    assert text(ok(kc, ":px --engines threshold.len()")) == "Out[0]: 2\nOut[1]: 2\nOut[2]: 2"
+
+    for cell, expected in [
+        ('engines().pull::<usize>("no_such")?', "pull `no_such` from the engines: "),
+        ('engines().pull::<String>("n_found")?',
+         "`n_found` on engine 0 cannot be read as a `alloc::string::String`"),
+        ('engines().push("two words", &1)?', "`two words` is not a variable name"),
+        # A type of a crate the engines do not link.
+        ('engines().push("v", &rustpx::serde_json::json!([1]))?',
+         "push `v` to the engines as a `serde_json::Value`: "),
+    ]:
+        reply, _ = run(kc, cell)
+        assert reply["content"]["status"] == "error", cell
+        assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
+    # Nothing failed on the engines or in the notebook because of those.
+    assert text(ok(kc, ":px --engines n_found")) == "Out[0]: 4\nOut[1]: 3\nOut[2]: 3"
+    assert text(ok(kc, "kept")) == "42"
+
+    pids = engine_pids(kc)
+    ok(kc, ":engines stop")
+    wait_gone(pids.values())
+    reply, _ = run(kc, 'engines().pull::<usize>("n_found")?')
+    assert "no engines are running" in reply["content"]["evalue"]
+    assert text(ok(kc, "kept")) == "42"
+
+
 def busy_cell_then(kc, action, ranks=2):
     """Starts a busy engine cell, does `action` once every rank runs it, returns (reply,
     outputs)."""

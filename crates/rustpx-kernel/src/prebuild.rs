@@ -34,7 +34,7 @@ pub fn run() -> Result<()> {
         }
     })
     .context("watching cargo's progress")?;
-    let (mut ctx, outputs) = session::new_context()?;
+    let (mut ctx, outputs) = session::new_context(None)?;
     std::thread::spawn(move || while outputs.stdout.recv().is_ok() {});
     std::thread::spawn(move || while outputs.stderr.recv().is_ok() {});
     ctx.execute(&session::prelude(&runtime))

@@ -23,9 +23,16 @@ rustpx::interrupt::install().ok();
 rustpx::panic_hook::report_cell_panics();";
 
 /// A new evcxr context whose child runs in its own process group (so a SIGINT sent to
-/// the kernel's group cannot kill it) with the runtime's display channel enabled.
-pub fn new_context() -> Result<(CommandContext, EvalContextOutputs)> {
-    let (eval, outputs) = EvalContext::with_subprocess_command(child_command()?)
+/// the kernel's group cannot kill it) with the runtime's display channel enabled and,
+/// given a transfer socket (see `engines::serve_transfers`), its path.
+pub fn new_context(
+    transfer_socket: Option<&std::path::Path>,
+) -> Result<(CommandContext, EvalContextOutputs)> {
+    let mut command = child_command()?;
+    if let Some(socket) = transfer_socket {
+        command.env(rustpx::protocol::SOCKET_ENV, socket);
+    }
+    let (eval, outputs) = EvalContext::with_subprocess_command(command)
         .map_err(|e| anyhow!("starting evcxr: {e}"))?;
     Ok((command_context(eval), outputs))
 }

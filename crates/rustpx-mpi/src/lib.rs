@@ -23,6 +23,11 @@
 //! ```
 
 pub use mpi;
+/// The `ndarray` the notebook's runtime uses, so that arrays pushed from the notebook
+/// have the same type on the engines.
+pub use ndarray;
+
+pub mod transfer;
 
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;

@@ -221,6 +221,9 @@ pub enum Error {
     /// `:px` could not start, or `:pxresult` has nothing to show.
     #[error(transparent)]
     Px(#[from] crate::px::PxError),
+    /// Moving a value to or from the MPI engines failed.
+    #[error(transparent)]
+    Engines(#[from] crate::engines::EngineError),
     /// The operating system refused to start a worker thread.
     #[error("cannot start a worker thread: {0}")]
     Spawn(String),

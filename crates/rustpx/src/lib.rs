@@ -10,6 +10,7 @@ mod cancel;
 mod client;
 pub mod compute;
 pub mod display;
+pub mod engines;
 mod error;
 pub mod frames;
 pub mod interrupt;
@@ -59,6 +60,7 @@ pub mod prelude {
         Canvas, DebugDisplay, Html, LinePlot, Png, RichDisplay, Table, display, speedup_plot,
         time_plot,
     };
+    pub use crate::engines::engines;
     pub use crate::frames::{Frame, ImageSequence, write_sequence};
     pub use crate::{
         AsyncMapResult, AsyncResult, Client, DirectView, Error, LoadBalancedView, PerWorker,

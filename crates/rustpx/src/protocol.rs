@@ -14,6 +14,11 @@
 //! The kernel sets [`KERNEL_ENV`] in the child's environment; without it (a plain
 //! program, `cargo test`) [`emit`] writes nothing and returns `false`, and callers fall
 //! back to the terminal (a progress bar on stderr, text on stdout).
+//!
+//! Calls that need an answer from the kernel (moving values to and from the MPI
+//! engines, [`crate::engines`]) cannot use stdout: they connect to the unix socket named
+//! by [`SOCKET_ENV`] and exchange one [`EngineRequest`] for one [`EngineReply`], each
+//! framed by [`write_message`] with the serialized values as binary parts.
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -31,6 +36,9 @@ pub const CLEAR_SIGNAL: i32 = signal_hook::consts::SIGUSR2;
 
 /// Set (to any value) by the kernel in the environment of the process that runs cells.
 pub const KERNEL_ENV: &str = "RUSTPX_KERNEL";
+
+/// Set by the kernel to the path of the unix socket that answers [`EngineRequest`]s.
+pub const SOCKET_ENV: &str = "RUSTPX_KERNEL_SOCKET";
 
 /// Set to `1` to turn live progress bars into one final line (CI, docs builds).
 pub const NONINTERACTIVE_ENV: &str = "RUSTPX_NONINTERACTIVE";
@@ -141,6 +149,98 @@ pub fn emit(event: &Event) -> bool {
     true
 }
 
+/// What the runtime asks of the kernel about the engines. The values travel as parts of
+/// the message (see [`write_message`]), serialized with `postcard`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum EngineRequest {
+    /// How many engines are running.
+    Size,
+    /// Define the variable `name` on every engine: with one part, each engine gets that
+    /// value; with one part per engine, engine `r` gets part `r`.
+    Push {
+        /// The variable's name.
+        name: String,
+        /// `std::any::type_name` of the value, which the kernel turns into the type the
+        /// engines declare the variable with.
+        type_name: String,
+    },
+    /// Send back every engine's variable `name`, one part per engine in rank order.
+    Pull {
+        /// The variable's name.
+        name: String,
+    },
+}
+
+/// The kernel's answer to an [`EngineRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum EngineReply {
+    /// Done; `engines` are running (a pull's values are the message's parts).
+    Ok {
+        /// How many engines are running.
+        engines: usize,
+    },
+    /// Not done, and why (no engines, a compile error, the failing rank).
+    Error {
+        /// The reason, as the user should read it.
+        message: String,
+    },
+}
+
+/// Writes a message: the header as one JSON line, the number of parts, then each part
+/// with its length (little-endian `u64`s).
+///
+/// ```
+/// use rustpx::protocol::{EngineRequest, read_message, write_message};
+/// let mut wire = Vec::new();
+/// let request = EngineRequest::Pull { name: "x".into() };
+/// write_message(&mut wire, &request, &[vec![1, 2, 3]])?;
+/// let (back, parts) = read_message::<EngineRequest>(&mut wire.as_slice())?;
+/// assert_eq!((back, parts), (request, vec![vec![1, 2, 3]]));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_message<H: Serialize>(
+    out: &mut impl Write,
+    header: &H,
+    parts: &[Vec<u8>],
+) -> std::io::Result<()> {
+    let mut json = serde_json::to_vec(header)?;
+    json.push(b'\n');
+    out.write_all(&json)?;
+    out.write_all(&(parts.len() as u64).to_le_bytes())?;
+    for part in parts {
+        out.write_all(&(part.len() as u64).to_le_bytes())?;
+        out.write_all(part)?;
+    }
+    out.flush()
+}
+
+/// Reads a message written by [`write_message`].
+pub fn read_message<H: serde::de::DeserializeOwned>(
+    input: &mut impl std::io::BufRead,
+) -> std::io::Result<(H, Vec<Vec<u8>>)> {
+    let mut line = Vec::new();
+    input.read_until(b'\n', &mut line)?;
+    let header = serde_json::from_slice(&line)?;
+    let count = read_length(input)?;
+    let mut parts = Vec::new();
+    for _ in 0..count {
+        let mut part = vec![0; read_length(input)?];
+        input.read_exact(&mut part)?;
+        parts.push(part);
+    }
+    Ok((header, parts))
+}
+
+/// One length of a message, checked to fit in memory.
+fn read_length(input: &mut impl std::io::Read) -> std::io::Result<usize> {
+    let mut bytes = [0; 8];
+    input.read_exact(&mut bytes)?;
+    usize::try_from(u64::from_le_bytes(bytes))
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "length too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +279,14 @@ mod tests {
             assert!(!line.contains('\n'), "one event is one line");
             assert_eq!(Event::parse_line(&line), Some(("", e)));
         }
+    }
+
+    #[test]
+    fn a_truncated_message_is_an_error() {
+        let mut wire = Vec::new();
+        write_message(&mut wire, &EngineRequest::Size, &[vec![7; 10]]).unwrap();
+        wire.truncate(wire.len() - 1);
+        assert!(read_message::<EngineRequest>(&mut wire.as_slice()).is_err());
     }
 
     #[test]

@@ -13,9 +13,13 @@
 //! `mpiexec`. If the kernel dies, the hub sees the same end of input; if the hub dies,
 //! `mpiexec` gets SIGTERM and every rank's lifeline sees its connection close.
 
+mod engine_type;
 mod hub;
 mod launch;
 mod rank;
+mod transfer;
+
+pub use transfer::{SharedEngines, serve as serve_transfers};
 
 use super::build_dir;
 use super::errors::CellError;
@@ -50,6 +54,8 @@ pub struct Engines {
     ranks: usize,
     /// The hub that ran the set-up cells, and how many it ran: not the user's cells.
     setup: (i32, u64),
+    /// Where values pushed to or pulled from the engines pass (see [`transfer`]).
+    transfer: PathBuf,
 }
 
 impl Engines {
@@ -85,6 +91,7 @@ impl Engines {
             table,
             ranks,
             setup: (0, 0),
+            transfer: Engines::transfer_dir(&build)?,
         };
         let mpi = super::runtime_embed::extract_mpi()?;
         let dep = format!(

@@ -18,17 +18,19 @@ impl ExecutorThread {
             Ok(outputs)
         };
         let not_running = "no engines are running (start them with :engines start -n N)";
-        match (action, &mut self.engines) {
+        let shared = self.engines.clone();
+        let mut engines = shared.lock();
+        match (action, &mut *engines) {
             (EngineAction::Start { ranks, hostfile }, None) => {
-                let engines = Engines::start(
+                let started = Engines::start(
                     ranks,
                     hostfile.as_deref(),
                     self.cell.clone(),
                     self.outbox.clone(),
                 )
                 .map_err(|e| CellError::message("EngineStartError", format!("{e:#}")))?;
-                let table = engines.table().unwrap_or_default();
-                self.engines = Some(engines);
+                let table = started.table().unwrap_or_default();
+                *engines = Some(started);
                 reply(format!("{ranks} engines started\n{table}"))
             }
             (EngineAction::Start { .. }, Some(running)) => Err(CellError::message(
@@ -43,11 +45,11 @@ impl ExecutorThread {
                 .map_err(|e| CellError::message("EngineError", format!("{e:#}")))
                 .and_then(reply),
             (EngineAction::Stop, Some(_)) => {
-                let count = self.engines.take().map_or(0, |e| e.len());
+                let count = engines.take().map_or(0, |e| e.len());
                 reply(format!("{count} engines stopped"))
             }
             (EngineAction::Show | EngineAction::Stop, None) => reply(not_running.into()),
-            (EngineAction::Run(code), Some(_)) => self.run_on_engines(&code),
+            (EngineAction::Run(code), Some(running)) => self.run_on_engines(running, &code),
             (EngineAction::Run(_), None) => Err(CellError::message("EngineError", not_running)),
         }
     }
@@ -57,10 +59,7 @@ impl ExecutorThread {
     /// Runs `:px --engines` code, with interrupts sent to the engines' hub. The engines'
     /// output readers are settled by [`Engines::run`]; the notebook's saw no run, so the
     /// phases that count runs are not passed on.
-    fn run_on_engines(&mut self, code: &str) -> Result<EvalOutputs, CellError> {
-        let Some(engines) = self.engines.as_mut() else {
-            return Err(CellError::message("EngineError", "no engines are running"));
-        };
+    fn run_on_engines(&self, engines: &mut Engines, code: &str) -> Result<EvalOutputs, CellError> {
         let notebook = self.interrupter.swap_pid(engines.hub_pid());
         let cell = self.interrupter.begin();
         let result = engines.run(code);

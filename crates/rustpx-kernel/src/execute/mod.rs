@@ -12,7 +12,7 @@ use super::outbox::Outbox;
 use super::output::{self, CellOutput, SharedCell};
 use super::session;
 use super::wire::Request;
-use crate::engines::Engines;
+use crate::engines::{self, SharedEngines};
 
 mod engine_cells;
 use evcxr::{CommandContext, EvalCallbacks, EvalOutputs};
@@ -62,6 +62,14 @@ impl Executor {
             ready: Arc::new(AtomicBool::new(false)),
             running_cell: Arc::new(AtomicBool::new(false)),
         };
+        let engines = SharedEngines::default();
+        let transfer_socket = std::env::var_os("EVCXR_TMPDIR")
+            .map(std::path::PathBuf::from)
+            .and_then(|dir| {
+                engines::serve_transfers(&dir, engines.clone(), exec.cell.clone())
+                    .inspect_err(|e| tracing::warn!("no transfers to the engines: {e:#}"))
+                    .ok()
+            });
         let mut thread = ExecutorThread {
             context: exec.context.clone(),
             interrupter: exec.interrupter.clone(),
@@ -75,7 +83,8 @@ impl Executor {
             readers: None,
             magics: Magics::default(),
             pending_magics: None,
-            engines: None,
+            engines,
+            transfer_socket,
         };
         let _ = std::thread::Builder::new()
             .name("rustpx-executor".into())
@@ -124,7 +133,9 @@ struct ExecutorThread {
     /// What the running cell's magics change if it succeeds.
     pending_magics: Option<Prepared>,
     /// The MPI engines, once `:engines start` ran.
-    engines: Option<Engines>,
+    engines: SharedEngines,
+    /// The socket the notebook's runtime asks to move values to and from the engines.
+    transfer_socket: Option<std::path::PathBuf>,
 }
 
 impl ExecutorThread {
@@ -155,21 +166,22 @@ impl ExecutorThread {
     fn start_context(&mut self) {
         let mut guard = self.context.lock();
         let started = std::time::Instant::now();
-        let result = session::new_context().and_then(|(mut ctx, outputs)| {
-            self.readers = Some(output::spawn_readers(
-                outputs.stdout,
-                outputs.stderr,
-                self.cell.clone(),
-                self.outbox.clone(),
-            ));
-            tracing::debug!("evcxr started in {:?}", started.elapsed());
-            let runtime = super::runtime_embed::extract()?;
-            let outputs = ctx
-                .execute(&session::prelude(&runtime))
-                .map_err(|e| anyhow::anyhow!("linking the rustpx runtime failed: {e}"))?;
-            log_phases(&outputs);
-            Ok(ctx)
-        });
+        let result =
+            session::new_context(self.transfer_socket.as_deref()).and_then(|(mut ctx, outputs)| {
+                self.readers = Some(output::spawn_readers(
+                    outputs.stdout,
+                    outputs.stderr,
+                    self.cell.clone(),
+                    self.outbox.clone(),
+                ));
+                tracing::debug!("evcxr started in {:?}", started.elapsed());
+                let runtime = super::runtime_embed::extract()?;
+                let outputs = ctx
+                    .execute(&session::prelude(&runtime))
+                    .map_err(|e| anyhow::anyhow!("linking the rustpx runtime failed: {e}"))?;
+                log_phases(&outputs);
+                Ok(ctx)
+            });
         match result {
             Ok(ctx) => {
                 self.interrupter.attach(&ctx);

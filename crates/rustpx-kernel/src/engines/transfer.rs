@@ -1,0 +1,184 @@
+//! The kernel's side of `rustpx::engines` (push, scatter, pull, gather): a unix socket
+//! that the notebook's runtime asks while its cell runs.
+//!
+//! A value crosses as `postcard` bytes. To push, the kernel writes them into the
+//! engines' transfer directory and runs, on the engines' context, one cell that declares
+//! the variable with the notebook value's type (see [`super::engine_type`]) and reads it
+//! back (`rustpx_mpi::transfer::take`); to pull, a cell that writes every engine's value
+//! (`rustpx_mpi::transfer::put`), which the kernel then reads in rank order. The cells
+//! are the same for the same name and type, so evcxr's cache of unchanged cells runs a
+//! repeated push or pull without compiling it again.
+
+use super::Engines;
+use super::engine_type::engine_type;
+use crate::magics::code::render;
+use crate::output::SharedCell;
+use anyhow::{Context, Result};
+use parking_lot::Mutex;
+use quote::quote;
+use rustpx::protocol::{EngineReply, EngineRequest, read_message, write_message};
+use std::io::BufReader;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The engines, shared by the executor (which starts, runs and stops them) and the
+/// transfer socket (which answers the notebook's requests while a cell runs).
+pub type SharedEngines = Arc<Mutex<Option<Engines>>>;
+
+/// Longest path a unix socket address holds (`sun_path` less its terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Binds the transfer socket in `dir` (the kernel's build directory) and answers
+/// requests on a thread of its own; returns the socket's path, for the notebook's
+/// environment.
+pub fn serve(dir: &Path, engines: SharedEngines, cell: SharedCell) -> Result<PathBuf> {
+    let mut path = dir.join("kernel.sock");
+    if path.as_os_str().len() > MAX_SOCKET_PATH {
+        path = std::env::temp_dir().join(format!("rustpx-{}.sock", std::process::id()));
+    }
+    // A socket left by a kernel that died in this (exclusively claimed) directory.
+    let _ = std::fs::remove_file(&path);
+    let listener =
+        UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+    std::thread::Builder::new()
+        .name("rustpx-transfer".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if let Err(e) = answer(&stream, &engines, &cell) {
+                    tracing::warn!("an engines request from the notebook failed: {e}");
+                }
+            }
+        })?;
+    Ok(path)
+}
+
+/// Reads one request, carries it out and writes the reply.
+fn answer(stream: &UnixStream, engines: &SharedEngines, cell: &SharedCell) -> Result<()> {
+    let (request, parts) = read_message::<EngineRequest>(&mut BufReader::new(stream))?;
+    let outcome = match engines.lock().as_mut() {
+        Some(engines) => engines.answer(request, parts, cell),
+        None => Err("no engines are running (start them with :engines start -n N)".into()),
+    };
+    let (reply, parts) = match outcome {
+        Ok((engines, parts)) => (EngineReply::Ok { engines }, parts),
+        Err(message) => (EngineReply::Error { message }, Vec::new()),
+    };
+    write_message(&mut &*stream, &reply, &parts)?;
+    Ok(())
+}
+
+impl Engines {
+    /// Creates the empty transfer directory of engines that start in `build`.
+    pub(super) fn transfer_dir(build: &Path) -> Result<PathBuf> {
+        let dir = build.join("transfer");
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["push", "pull"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("creating {}", dir.join(sub).display()))?;
+        }
+        Ok(dir)
+    }
+
+    /// Carries out one request: how many engines run, and the reply's parts.
+    fn answer(
+        &mut self,
+        request: EngineRequest,
+        parts: Vec<Vec<u8>>,
+        cell: &SharedCell,
+    ) -> Result<(usize, Vec<Vec<u8>>), String> {
+        match request {
+            EngineRequest::Size => Ok((self.ranks, Vec::new())),
+            EngineRequest::Push { name, type_name } => {
+                self.push(&name, &type_name, &parts, cell)?;
+                Ok((self.ranks, Vec::new()))
+            }
+            EngineRequest::Pull { name } => Ok((self.ranks, self.pull(&name, cell)?)),
+        }
+    }
+
+    /// Defines `name` on every engine: one part for all, or one per engine.
+    fn push(
+        &mut self,
+        name: &str,
+        type_name: &str,
+        parts: &[Vec<u8>],
+        cell: &SharedCell,
+    ) -> Result<(), String> {
+        let what = format!("push `{name}` to the engines");
+        let ident = variable(name).map_err(|e| format!("{what}: {e}"))?;
+        let ty = engine_type(type_name).map_err(|e| format!("{what}: {e}"))?;
+        let dir = self.transfer.join("push");
+        let files: Vec<PathBuf> = match parts.len() {
+            1 => vec![dir.join(name)],
+            n if n == self.ranks => (0..n).map(|r| dir.join(format!("{name}.{r}"))).collect(),
+            n => {
+                return Err(format!(
+                    "{what}: {n} parts for {} engines (one, or one per engine)",
+                    self.ranks
+                ));
+            }
+        };
+        for (file, bytes) in files.iter().zip(parts) {
+            std::fs::write(file, bytes).map_err(|e| format!("{what}: {}: {e}", file.display()))?;
+        }
+        let transfer = self.transfer.display().to_string();
+        let code = quote!(let #ident: #ty = rustpx_mpi::transfer::take(#transfer, #name)?;);
+        let ran = self.run_quietly(&render(&code), cell);
+        for file in &files {
+            let _ = std::fs::remove_file(file);
+        }
+        let ty = quote!(#ty).to_string().replace(' ', "");
+        ran.map_err(|e| format!("{what} as a `{ty}`: {e}"))
+    }
+
+    /// Every engine's `name`, serialized, in rank order.
+    fn pull(&mut self, name: &str, cell: &SharedCell) -> Result<Vec<Vec<u8>>, String> {
+        let what = format!("pull `{name}` from the engines");
+        let ident = variable(name).map_err(|e| format!("{what}: {e}"))?;
+        let transfer = self.transfer.display().to_string();
+        let code = quote!(rustpx_mpi::transfer::put(#transfer, #name, &#ident)?;);
+        self.run_quietly(&render(&code), cell)
+            .map_err(|e| format!("{what}: {e}"))?;
+        let dir = self.transfer.join("pull");
+        (0..self.ranks)
+            .map(|rank| {
+                let file = dir.join(format!("{name}.{rank}"));
+                let bytes = std::fs::read(&file)
+                    .map_err(|e| format!("{what}: engine {rank} sent nothing ({e})"));
+                let _ = std::fs::remove_file(&file);
+                bytes
+            })
+            .collect()
+    }
+
+    /// Runs generated code on every engine; its failure (a compile error, a failing
+    /// rank) is returned, not shown as the running cell's.
+    fn run_quietly(&mut self, code: &str, cell: &SharedCell) -> Result<(), String> {
+        let result = self.run(code);
+        let reported = cell.lock().take_error();
+        match (result, reported) {
+            (Ok(_), None) => Ok(()),
+            (_, Some(error)) | (Err(error), None) => Err(error.evalue),
+        }
+    }
+}
+
+/// `name` as the identifier of a variable, or why it cannot be one.
+fn variable(name: &str) -> Result<syn::Ident, String> {
+    syn::parse_str::<syn::Ident>(name).map_err(|_| format!("`{name}` is not a variable name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_identifiers_name_variables() {
+        assert!(variable("n_found").is_ok());
+        for bad in ["", "two words", "1x", "a.b", "fn"] {
+            let error = variable(bad).unwrap_err();
+            assert_eq!(error, format!("`{bad}` is not a variable name"));
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The MPI engines seen from the notebook: moving values between the notebook and the
+//! engines' variables, as ipyparallel's `DirectView.push`/`pull`/`scatter`/`gather` do.
+//!
+//! Engines are processes of their own (`:engines start -n N`, code run on them with
+//! `:px --engines`), so values cross as bytes: serialized with serde (`postcard`) here,
+//! handed to the kernel over its socket (see [`crate::protocol`]), and defined on the
+//! engines by a cell the kernel compiles once for all of them. A pushed variable gets the
+//! type the value had in the notebook, named by [`std::any::type_name`]: a standard
+//! library type, an `ndarray` array, or a type the engines define themselves under the
+//! same name (with `serde::Deserialize`). A pulled variable must implement
+//! `serde::Serialize` on the engines.
+//!
+//! ```no_run
+//! use rustpx::engines::engines;
+//! // After `:engines start -n 2` in the notebook:
+//! engines().push("threshold", &0.5f64)?;
+//! engines().scatter("frames", (0..10).collect::<Vec<u32>>())?;
+//! // ... `:px --engines let n = frames.len();` ...
+//! let per_engine: Vec<usize> = engines().pull("n")?;
+//! assert_eq!(per_engine, [5, 5]);
+//! let back: Vec<u32> = engines().gather("frames")?;
+//! assert_eq!(back.len(), 10);
+//! # Ok::<(), rustpx::Error>(())
+//! ```
+
+use crate::Error;
+use crate::protocol::{EngineReply, EngineRequest, SOCKET_ENV, read_message, write_message};
+use crate::scatter::Scatter;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::any::type_name;
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
+
+/// Why moving a value to or from the engines failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Not running in a rustpx kernel (a plain program or test): there are no engines.
+    #[error("no rustpx kernel to ask: engines exist only in a notebook (:engines start -n N)")]
+    NoKernel,
+    /// The kernel's socket could not be used.
+    #[error("cannot reach the kernel about the engines: {0}")]
+    Connection(String),
+    /// The kernel or the engines refused: no engines running, a name that is not a
+    /// variable, a type the engines cannot name, the error of a failing engine.
+    #[error("{0}")]
+    Kernel(String),
+    /// The value could not be serialized.
+    #[error("cannot serialize `{name}` for the engines: {message}")]
+    Encode {
+        /// The variable's name.
+        name: String,
+        /// serde's reason.
+        message: String,
+    },
+    /// An engine's value is not of the type asked for.
+    #[error("`{name}` on engine {rank} cannot be read as a `{type_name}`: {message}")]
+    Decode {
+        /// The variable's name.
+        name: String,
+        /// The engine (MPI rank).
+        rank: usize,
+        /// The type asked for.
+        type_name: &'static str,
+        /// serde's reason.
+        message: String,
+    },
+}
+
+/// Every running engine, for moving values to and from their variables.
+///
+/// ```no_run
+/// let n = rustpx::engines::engines().len()?;
+/// println!("{n} engines");
+/// # Ok::<(), rustpx::Error>(())
+/// ```
+pub fn engines() -> EngineView {
+    EngineView { _private: () }
+}
+
+/// A view of every engine (ipyparallel's `rc[:]` on the engines); see [`engines`].
+#[derive(Debug, Clone, Copy)]
+pub struct EngineView {
+    _private: (),
+}
+
+impl EngineView {
+    /// How many engines are running (an error if none are).
+    ///
+    /// ```no_run
+    /// assert!(rustpx::engines::engines().len()? > 0);
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> Result<usize, Error> {
+        Ok(ask(&EngineRequest::Size, &[])?.0)
+    }
+
+    /// Defines the variable `name` on every engine as a copy of `value` (a `&str` or a
+    /// slice arrives as a `String` or a `Vec`).
+    ///
+    /// ```no_run
+    /// rustpx::engines::engines().push("labels", &vec!["a".to_string(), "b".into()])?;
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    pub fn push<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
+        let part = encode(name, value)?;
+        let request = EngineRequest::Push {
+            name: name.into(),
+            type_name: type_name::<T>().into(),
+        };
+        ask(&request, &[part])?;
+        Ok(())
+    }
+
+    /// Splits `data` into one contiguous part per engine (ipyparallel's split: the first
+    /// `len % n` parts one element longer; arrays along axis 0) and defines `name` on
+    /// engine `r` as part `r`.
+    ///
+    /// ```no_run
+    /// use rustpx::engines::engines;
+    /// engines().scatter("rows", rustpx::ndarray::Array2::<f64>::zeros((10, 3)))?;
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    pub fn scatter<S>(&self, name: &str, data: S) -> Result<(), Error>
+    where
+        S: Scatter,
+        S::Part: Serialize,
+    {
+        let parts = data
+            .split_into(self.len()?)
+            .iter()
+            .map(|part| encode(name, part))
+            .collect::<Result<Vec<_>, _>>()?;
+        let request = EngineRequest::Push {
+            name: name.into(),
+            type_name: type_name::<S::Part>().into(),
+        };
+        ask(&request, &parts)?;
+        Ok(())
+    }
+
+    /// Every engine's variable `name`, in rank order.
+    ///
+    /// ```no_run
+    /// let counts: Vec<usize> = rustpx::engines::engines().pull("n_found")?;
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    pub fn pull<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, Error> {
+        let (_, parts) = ask(&EngineRequest::Pull { name: name.into() }, &[])?;
+        parts
+            .iter()
+            .enumerate()
+            .map(|(rank, bytes)| {
+                postcard::from_bytes(bytes).map_err(|e| {
+                    Error::from(EngineError::Decode {
+                        name: name.into(),
+                        rank,
+                        type_name: type_name::<T>(),
+                        message: e.to_string(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// The engines' `Vec`s named `name` joined in rank order: the inverse of
+    /// [`scatter`](Self::scatter) for vectors.
+    ///
+    /// ```no_run
+    /// let all: Vec<f64> = rustpx::engines::engines().gather("partial_sums")?;
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    pub fn gather<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, Error> {
+        Ok(self.pull::<Vec<T>>(name)?.into_iter().flatten().collect())
+    }
+}
+
+/// `value` as the bytes an engine deserializes.
+fn encode<T: Serialize + ?Sized>(name: &str, value: &T) -> Result<Vec<u8>, EngineError> {
+    postcard::to_stdvec(value).map_err(|e| EngineError::Encode {
+        name: name.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Sends one request to the kernel and waits for its reply: how many engines run, and
+/// the reply's parts.
+fn ask(request: &EngineRequest, parts: &[Vec<u8>]) -> Result<(usize, Vec<Vec<u8>>), EngineError> {
+    let path = std::env::var_os(SOCKET_ENV).ok_or(EngineError::NoKernel)?;
+    let connection = |e: std::io::Error| EngineError::Connection(e.to_string());
+    let stream = UnixStream::connect(&path).map_err(connection)?;
+    write_message(&mut &stream, request, parts).map_err(connection)?;
+    let (reply, parts) = read_message(&mut BufReader::new(&stream)).map_err(connection)?;
+    match reply {
+        EngineReply::Ok { engines } => Ok((engines, parts)),
+        EngineReply::Error { message } => Err(EngineError::Kernel(message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::write_message;
+    use std::os::unix::net::UnixListener;
+
+    /// Answers `requests` connections as a kernel would, with each engine's `u32`.
+    fn fake_kernel(path: &std::path::Path, values: Vec<u32>, requests: usize) {
+        let listener = UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(requests) {
+                let stream = stream.unwrap();
+                let (request, _) =
+                    read_message::<EngineRequest>(&mut BufReader::new(&stream)).unwrap();
+                let (reply, parts) = match request {
+                    EngineRequest::Pull { name } if name == "x" => (
+                        EngineReply::Ok {
+                            engines: values.len(),
+                        },
+                        values.iter().map(|v| encode("x", v).unwrap()).collect(),
+                    ),
+                    other => (
+                        EngineReply::Error {
+                            message: format!("no engine has {other:?}"),
+                        },
+                        vec![],
+                    ),
+                };
+                write_message(&mut &stream, &reply, &parts).unwrap();
+            }
+        });
+    }
+
+    // One test, so that no other test sees the environment variable change.
+    #[test]
+    fn values_come_back_in_rank_order_and_errors_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("kernel.sock");
+        fake_kernel(&socket, vec![7, 70_000], 3);
+        // SAFETY: no other test of this binary reads or writes this variable.
+        unsafe { std::env::set_var(SOCKET_ENV, &socket) };
+
+        assert_eq!(engines().pull::<u32>("x"), Ok(vec![7, 70_000]));
+        let wrong = engines().pull::<String>("x").unwrap_err().to_string();
+        assert!(
+            wrong.starts_with("`x` on engine 0 cannot be read as a `alloc::string::String`"),
+            "{wrong}"
+        );
+        let refused = engines().pull::<u32>("y").unwrap_err();
+        assert!(
+            refused.to_string().starts_with("no engine has Pull"),
+            "{refused}"
+        );
+
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(SOCKET_ENV) };
+        let error = engines().len().unwrap_err();
+        assert_eq!(error, Error::Engines(EngineError::NoKernel));
+        assert!(error.to_string().contains(":engines start"));
+    }
+}
