@@ -10,7 +10,8 @@
 #                           (benches/latency.py; builds evcxr_jupyter once; README table)
 #   ./dev.sh engines [--rounds N]
 #                           MPI engines against worker threads: start to the first
-#                           `:px --engines` result, `:px` round trips on 2 and 4 ranks
+#                           `:px --engines` result, `:px` round trips on 2 and 4 ranks;
+#                           push/pull MB/s and start against ipyparallel
 #                           (benches/engines.py; installs Open MPI like `test`)
 #   ./dev.sh compare        rustpx against SciPy, multiprocessing, ipyparallel, Dask and
 #                           trackpy on the same data (benches/compare.py; README table)
@@ -151,7 +152,7 @@ compare() {
 engines() {
     mpi_env
     build
-    python_env
+    python_env requirements-compare.txt
     install_kernel
     say "timing engines against worker threads (2 and 4 of each)"
     "$PY" benches/engines.py "$@"

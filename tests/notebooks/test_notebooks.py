@@ -7,6 +7,7 @@ executed copies are written to notebooks/executed/ (gitignored) for inspection.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -168,3 +169,21 @@ def test_05_parallel_compute(run):
     assert m and int(m.group(2)) == 16384 and int(m.group(1)) >= 0.99 * 16384
     assert "Result from serial computation" in out.text
     assert out.count("image/svg+xml") >= 1, "compute time against workers"
+
+
+@pytest.mark.skipif(shutil.which("mpiexec") is None,
+                    reason="no mpiexec: install openmpi-bin libopenmpi-dev")
+def test_06_engines(run):
+    out = run("06_engines.ipynb")
+    out.assert_no_errors()
+    assert "2 engines started" in out.text
+    assert "[stdout:0] engine 0 of 2" in out.text and "[stdout:1] engine 1 of 2" in out.text
+    assert out.value("c_rows.dim()") == "Out[0]: (150, 150)\nOut[1]: (150, 150)"
+    assert out.value("C1 == C_ref") == "true"
+    assert re.search(r"sum of squares: [\d.e+]+ here, \[[\d.e+]+, [\d.e+]+\] on the engines", out.text)
+    assert "[stdout:0] 320 particles found by 2 engines" in out.text
+    assert out.value("(frame_ids.clone(), found.len())") == "Out[0]: ([0, 1, 2, 3], 160)\nOut[1]: ([4, 5, 6, 7], 160)"
+    m = re.search(r"located 320 of 320 particles, mean error ([\d.]+) px", out.text)
+    assert m and float(m.group(1)) < 0.2, out.text[-2000:]
+    assert "2 engines stopped" in out.text
+    assert out.value("C1.dim()") == "(300, 150)"
