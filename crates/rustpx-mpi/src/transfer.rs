@@ -2,8 +2,10 @@
 //! (`rustpx::engines`): the kernel compiles a cell that calls [`take`] or [`put`] once
 //! for all engines, and moves the bytes between the notebook and `dir`.
 //!
-//! In `dir`, `push/NAME` holds one value for every engine and `push/NAME.R` engine R's
-//! own (a scatter); each engine writes `pull/NAME.R` for the kernel to read.
+//! In `dir`, `push/all` holds one value for every engine and `push/R` engine R's own (a
+//! scatter); engine R writes `pull/R` for the notebook to read (the layout
+//! `rustpx::protocol::EngineRequest` describes). A transfer moves one variable at a
+//! time, so the files need no variable names.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -45,8 +47,8 @@ pub enum TransferError {
 pub fn take<T: DeserializeOwned>(dir: impl AsRef<Path>, name: &str) -> Result<T, TransferError> {
     let rank = crate::rank();
     let push = dir.as_ref().join("push");
-    let own = push.join(format!("{name}.{rank}"));
-    let path = if own.exists() { own } else { push.join(name) };
+    let own = push.join(rank.to_string());
+    let path = if own.exists() { own } else { push.join("all") };
     let bytes =
         std::fs::read(&path).map_err(|source| TransferError::File { rank, path, source })?;
     postcard::from_bytes(&bytes).map_err(|e| TransferError::Serde {
@@ -69,11 +71,12 @@ pub fn put<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<(), TransferError> {
     let rank = crate::rank();
+    let path = dir.as_ref().join("pull").join(rank.to_string());
+    // Into memory first: postcard writing to a file makes a write call per field.
     let bytes = postcard::to_stdvec(value).map_err(|e| TransferError::Serde {
         rank,
         name: name.into(),
         message: e.to_string(),
     })?;
-    let path = dir.as_ref().join("pull").join(format!("{name}.{rank}"));
     std::fs::write(&path, bytes).map_err(|source| TransferError::File { rank, path, source })
 }

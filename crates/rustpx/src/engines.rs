@@ -3,8 +3,9 @@
 //!
 //! Engines are processes of their own (`:engines start -n N`, code run on them with
 //! `:px --engines`), so values cross as bytes: serialized with serde (`postcard`) here,
-//! handed to the kernel over its socket (see [`crate::protocol`]), and defined on the
-//! engines by a cell the kernel compiles once for all of them. A pushed variable gets the
+//! into files of the engines' transfer directory that the kernel names over its socket
+//! (see [`crate::protocol`]), and defined on the engines by a cell the kernel compiles
+//! once for all of them. A pushed variable gets the
 //! type the value had in the notebook, named by [`std::any::type_name`]: a standard
 //! library type, an `ndarray` array, or a type the engines define themselves under the
 //! same name (with `serde::Deserialize`). A pulled variable must implement
@@ -31,6 +32,7 @@ use serde::de::DeserializeOwned;
 use std::any::type_name;
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 
 /// Why moving a value to or from the engines failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,8 +41,8 @@ pub enum EngineError {
     /// Not running in a rustpx kernel (a plain program or test): there are no engines.
     #[error("no rustpx kernel to ask: engines exist only in a notebook (:engines start -n N)")]
     NoKernel,
-    /// The kernel's socket could not be used.
-    #[error("cannot reach the kernel about the engines: {0}")]
+    /// The kernel's socket or the transfer directory could not be used.
+    #[error("cannot move values to or from the engines: {0}")]
     Connection(String),
     /// The kernel or the engines refused: no engines running, a name that is not a
     /// variable, a type the engines cannot name, the error of a failing engine.
@@ -94,7 +96,8 @@ impl EngineView {
     /// ```
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> Result<usize, Error> {
-        Ok(ask(&EngineRequest::Size, &[])?.0)
+        let _one_at_a_time = TRANSFER.lock();
+        Ok(ask(&EngineRequest::Size)?.0)
     }
 
     /// Defines the variable `name` on every engine as a copy of `value` (a `&str` or a
@@ -105,12 +108,15 @@ impl EngineView {
     /// # Ok::<(), rustpx::Error>(())
     /// ```
     pub fn push<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
-        let part = encode(name, value)?;
+        let _one_at_a_time = TRANSFER.lock();
+        let (_, dir) = ask(&EngineRequest::Size)?;
+        write_part(name, &dir.join("push").join("all"), value)?;
         let request = EngineRequest::Push {
             name: name.into(),
             type_name: type_name::<T>().into(),
+            parts: 1,
         };
-        ask(&request, &[part])?;
+        ask(&request)?;
         Ok(())
     }
 
@@ -128,16 +134,17 @@ impl EngineView {
         S: Scatter,
         S::Part: Serialize,
     {
-        let parts = data
-            .split_into(self.len()?)
-            .iter()
-            .map(|part| encode(name, part))
-            .collect::<Result<Vec<_>, _>>()?;
+        let _one_at_a_time = TRANSFER.lock();
+        let (engines, dir) = ask(&EngineRequest::Size)?;
+        for (rank, part) in data.split_into(engines).iter().enumerate() {
+            write_part(name, &dir.join("push").join(rank.to_string()), part)?;
+        }
         let request = EngineRequest::Push {
             name: name.into(),
             type_name: type_name::<S::Part>().into(),
+            parts: engines,
         };
-        ask(&request, &parts)?;
+        ask(&request)?;
         Ok(())
     }
 
@@ -148,21 +155,12 @@ impl EngineView {
     /// # Ok::<(), rustpx::Error>(())
     /// ```
     pub fn pull<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, Error> {
-        let (_, parts) = ask(&EngineRequest::Pull { name: name.into() }, &[])?;
-        parts
-            .iter()
-            .enumerate()
-            .map(|(rank, bytes)| {
-                postcard::from_bytes(bytes).map_err(|e| {
-                    Error::from(EngineError::Decode {
-                        name: name.into(),
-                        rank,
-                        type_name: type_name::<T>(),
-                        message: e.to_string(),
-                    })
-                })
-            })
-            .collect()
+        let _one_at_a_time = TRANSFER.lock();
+        let (engines, dir) = ask(&EngineRequest::Pull { name: name.into() })?;
+        (0..engines)
+            .map(|rank| read_part(name, rank, &dir.join("pull").join(rank.to_string())))
+            .collect::<Result<_, _>>()
+            .map_err(Error::from)
     }
 
     /// The engines' `Vec`s named `name` joined in rank order: the inverse of
@@ -177,24 +175,49 @@ impl EngineView {
     }
 }
 
-/// `value` as the bytes an engine deserializes.
-fn encode<T: Serialize + ?Sized>(name: &str, value: &T) -> Result<Vec<u8>, EngineError> {
-    postcard::to_stdvec(value).map_err(|e| EngineError::Encode {
+/// Held for a whole transfer: the files in the transfer directory have fixed names, so
+/// two threads of a cell must not move values at once.
+static TRANSFER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// Serializes `value` into the file `path` for the engines (into memory first: postcard
+/// writing to a file goes through a write call per field, several times slower).
+fn write_part<T: Serialize + ?Sized>(
+    name: &str,
+    path: &Path,
+    value: &T,
+) -> Result<(), EngineError> {
+    let bytes = postcard::to_stdvec(value).map_err(|e| EngineError::Encode {
         name: name.into(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(path, bytes).map_err(|e| file_error(path, &e))
+}
+
+/// Reads engine `rank`'s value from `path` (and removes the file).
+fn read_part<T: DeserializeOwned>(name: &str, rank: usize, path: &Path) -> Result<T, EngineError> {
+    let bytes = std::fs::read(path).map_err(|e| file_error(path, &e))?;
+    let _ = std::fs::remove_file(path);
+    postcard::from_bytes(&bytes).map_err(|e| EngineError::Decode {
+        name: name.into(),
+        rank,
+        type_name: type_name::<T>(),
         message: e.to_string(),
     })
 }
 
+fn file_error(path: &Path, error: &std::io::Error) -> EngineError {
+    EngineError::Connection(format!("{}: {error}", path.display()))
+}
+
 /// Sends one request to the kernel and waits for its reply: how many engines run, and
-/// the reply's parts.
-fn ask(request: &EngineRequest, parts: &[Vec<u8>]) -> Result<(usize, Vec<Vec<u8>>), EngineError> {
+/// their transfer directory.
+fn ask(request: &EngineRequest) -> Result<(usize, PathBuf), EngineError> {
     let path = std::env::var_os(SOCKET_ENV).ok_or(EngineError::NoKernel)?;
     let connection = |e: std::io::Error| EngineError::Connection(e.to_string());
     let stream = UnixStream::connect(&path).map_err(connection)?;
-    write_message(&mut &stream, request, parts).map_err(connection)?;
-    let (reply, parts) = read_message(&mut BufReader::new(&stream)).map_err(connection)?;
-    match reply {
-        EngineReply::Ok { engines } => Ok((engines, parts)),
+    write_message(&mut &stream, request).map_err(connection)?;
+    match read_message(&mut BufReader::new(&stream)).map_err(connection)? {
+        EngineReply::Ok { engines, transfer } => Ok((engines, transfer)),
         EngineReply::Error { message } => Err(EngineError::Kernel(message)),
     }
 }
@@ -202,32 +225,34 @@ fn ask(request: &EngineRequest, parts: &[Vec<u8>]) -> Result<(usize, Vec<Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::write_message;
     use std::os::unix::net::UnixListener;
 
-    /// Answers `requests` connections as a kernel would, with each engine's `u32`.
-    fn fake_kernel(path: &std::path::Path, values: Vec<u32>, requests: usize) {
-        let listener = UnixListener::bind(path).unwrap();
+    /// Answers `requests` connections as a kernel would: a pull of `x` finds each
+    /// engine's `u32` in the transfer directory.
+    fn fake_kernel(dir: &Path, values: Vec<u32>, requests: usize) {
+        let listener = UnixListener::bind(dir.join("kernel.sock")).unwrap();
+        let transfer = dir.to_path_buf();
+        std::fs::create_dir_all(transfer.join("pull")).unwrap();
         std::thread::spawn(move || {
             for stream in listener.incoming().take(requests) {
                 let stream = stream.unwrap();
-                let (request, _) =
-                    read_message::<EngineRequest>(&mut BufReader::new(&stream)).unwrap();
-                let (reply, parts) = match request {
-                    EngineRequest::Pull { name } if name == "x" => (
+                let request = read_message(&mut BufReader::new(&stream)).unwrap();
+                let reply = match request {
+                    EngineRequest::Pull { name } if name == "x" => {
+                        for (rank, v) in values.iter().enumerate() {
+                            let file = transfer.join("pull").join(rank.to_string());
+                            std::fs::write(file, postcard::to_stdvec(v).unwrap()).unwrap();
+                        }
                         EngineReply::Ok {
                             engines: values.len(),
-                        },
-                        values.iter().map(|v| encode("x", v).unwrap()).collect(),
-                    ),
-                    other => (
-                        EngineReply::Error {
-                            message: format!("no engine has {other:?}"),
-                        },
-                        vec![],
-                    ),
+                            transfer: transfer.clone(),
+                        }
+                    }
+                    other => EngineReply::Error {
+                        message: format!("no engine has {other:?}"),
+                    },
                 };
-                write_message(&mut &stream, &reply, &parts).unwrap();
+                write_message(&mut &stream, &reply).unwrap();
             }
         });
     }
@@ -236,10 +261,9 @@ mod tests {
     #[test]
     fn values_come_back_in_rank_order_and_errors_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("kernel.sock");
-        fake_kernel(&socket, vec![7, 70_000], 3);
+        fake_kernel(dir.path(), vec![7, 70_000], 3);
         // SAFETY: no other test of this binary reads or writes this variable.
-        unsafe { std::env::set_var(SOCKET_ENV, &socket) };
+        unsafe { std::env::set_var(SOCKET_ENV, dir.path().join("kernel.sock")) };
 
         assert_eq!(engines().pull::<u32>("x"), Ok(vec![7, 70_000]));
         let wrong = engines().pull::<String>("x").unwrap_err().to_string();

@@ -17,8 +17,8 @@
 //!
 //! Calls that need an answer from the kernel (moving values to and from the MPI
 //! engines, [`crate::engines`]) cannot use stdout: they connect to the unix socket named
-//! by [`SOCKET_ENV`] and exchange one [`EngineRequest`] for one [`EngineReply`], each
-//! framed by [`write_message`] with the serialized values as binary parts.
+//! by [`SOCKET_ENV`] and exchange one [`EngineRequest`] for one [`EngineReply`], each a
+//! JSON line ([`write_message`]); the values go through files beside.
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -149,23 +149,27 @@ pub fn emit(event: &Event) -> bool {
     true
 }
 
-/// What the runtime asks of the kernel about the engines. The values travel as parts of
-/// the message (see [`write_message`]), serialized with `postcard`.
+/// What the runtime asks of the kernel about the engines. The values themselves cross
+/// as `postcard` files in the engines' transfer directory (named in every
+/// [`EngineReply::Ok`]): `push/all` (one value for every engine) or `push/R` (engine R's
+/// own), written by the runtime before a push; `pull/R`, written by engine R for a pull.
+/// The files never leave this host, so nothing is copied through the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum EngineRequest {
-    /// How many engines are running.
+    /// How many engines are running, and where their transfer directory is.
     Size,
-    /// Define the variable `name` on every engine: with one part, each engine gets that
-    /// value; with one part per engine, engine `r` gets part `r`.
+    /// Define the variable `name` on every engine from the files in `push/`.
     Push {
         /// The variable's name.
         name: String,
         /// `std::any::type_name` of the value, which the kernel turns into the type the
         /// engines declare the variable with.
         type_name: String,
+        /// `1` for `push/all`, or the number of engines for `push/R` files.
+        parts: usize,
     },
-    /// Send back every engine's variable `name`, one part per engine in rank order.
+    /// Have every engine write its variable `name` to `pull/R`.
     Pull {
         /// The variable's name.
         name: String,
@@ -176,10 +180,12 @@ pub enum EngineRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum EngineReply {
-    /// Done; `engines` are running (a pull's values are the message's parts).
+    /// Done.
     Ok {
         /// How many engines are running.
         engines: usize,
+        /// The engines' transfer directory.
+        transfer: std::path::PathBuf,
     },
     /// Not done, and why (no engines, a compile error, the failing rank).
     Error {
@@ -188,57 +194,30 @@ pub enum EngineReply {
     },
 }
 
-/// Writes a message: the header as one JSON line, the number of parts, then each part
-/// with its length (little-endian `u64`s).
+/// Writes `message` as one JSON line (how requests and replies cross the socket).
 ///
 /// ```
 /// use rustpx::protocol::{EngineRequest, read_message, write_message};
 /// let mut wire = Vec::new();
 /// let request = EngineRequest::Pull { name: "x".into() };
-/// write_message(&mut wire, &request, &[vec![1, 2, 3]])?;
-/// let (back, parts) = read_message::<EngineRequest>(&mut wire.as_slice())?;
-/// assert_eq!((back, parts), (request, vec![vec![1, 2, 3]]));
+/// write_message(&mut wire, &request)?;
+/// assert_eq!(read_message::<EngineRequest>(&mut wire.as_slice())?, request);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn write_message<H: Serialize>(
-    out: &mut impl Write,
-    header: &H,
-    parts: &[Vec<u8>],
-) -> std::io::Result<()> {
-    let mut json = serde_json::to_vec(header)?;
+pub fn write_message<M: Serialize>(out: &mut impl Write, message: &M) -> std::io::Result<()> {
+    let mut json = serde_json::to_vec(message)?;
     json.push(b'\n');
     out.write_all(&json)?;
-    out.write_all(&(parts.len() as u64).to_le_bytes())?;
-    for part in parts {
-        out.write_all(&(part.len() as u64).to_le_bytes())?;
-        out.write_all(part)?;
-    }
     out.flush()
 }
 
 /// Reads a message written by [`write_message`].
-pub fn read_message<H: serde::de::DeserializeOwned>(
+pub fn read_message<M: serde::de::DeserializeOwned>(
     input: &mut impl std::io::BufRead,
-) -> std::io::Result<(H, Vec<Vec<u8>>)> {
+) -> std::io::Result<M> {
     let mut line = Vec::new();
     input.read_until(b'\n', &mut line)?;
-    let header = serde_json::from_slice(&line)?;
-    let count = read_length(input)?;
-    let mut parts = Vec::new();
-    for _ in 0..count {
-        let mut part = vec![0; read_length(input)?];
-        input.read_exact(&mut part)?;
-        parts.push(part);
-    }
-    Ok((header, parts))
-}
-
-/// One length of a message, checked to fit in memory.
-fn read_length(input: &mut impl std::io::Read) -> std::io::Result<usize> {
-    let mut bytes = [0; 8];
-    input.read_exact(&mut bytes)?;
-    usize::try_from(u64::from_le_bytes(bytes))
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "length too large"))
+    Ok(serde_json::from_slice(&line)?)
 }
 
 #[cfg(test)]
@@ -284,8 +263,8 @@ mod tests {
     #[test]
     fn a_truncated_message_is_an_error() {
         let mut wire = Vec::new();
-        write_message(&mut wire, &EngineRequest::Size, &[vec![7; 10]]).unwrap();
-        wire.truncate(wire.len() - 1);
+        write_message(&mut wire, &EngineRequest::Size).unwrap();
+        wire.truncate(wire.len() - 3);
         assert!(read_message::<EngineRequest>(&mut wire.as_slice()).is_err());
     }
 

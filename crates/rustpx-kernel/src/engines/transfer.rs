@@ -1,11 +1,12 @@
 //! The kernel's side of `rustpx::engines` (push, scatter, pull, gather): a unix socket
 //! that the notebook's runtime asks while its cell runs.
 //!
-//! A value crosses as `postcard` bytes. To push, the kernel writes them into the
-//! engines' transfer directory and runs, on the engines' context, one cell that declares
+//! A value crosses as a `postcard` file in the engines' transfer directory (its layout is
+//! `rustpx::protocol::EngineRequest`'s), never through the kernel. To push, the runtime
+//! writes the file and the kernel runs, on the engines' context, one cell that declares
 //! the variable with the notebook value's type (see [`super::engine_type`]) and reads it
-//! back (`rustpx_mpi::transfer::take`); to pull, a cell that writes every engine's value
-//! (`rustpx_mpi::transfer::put`), which the kernel then reads in rank order. The cells
+//! (`rustpx_mpi::transfer::take`); to pull, a cell that writes every engine's value
+//! (`rustpx_mpi::transfer::put`) for the runtime to read. The cells
 //! are the same for the same name and type, so evcxr's cache of unchanged cells runs a
 //! repeated push or pull without compiling it again.
 
@@ -55,16 +56,18 @@ pub fn serve(dir: &Path, engines: SharedEngines, cell: SharedCell) -> Result<Pat
 
 /// Reads one request, carries it out and writes the reply.
 fn answer(stream: &UnixStream, engines: &SharedEngines, cell: &SharedCell) -> Result<()> {
-    let (request, parts) = read_message::<EngineRequest>(&mut BufReader::new(stream))?;
+    let started = std::time::Instant::now();
+    let request = read_message::<EngineRequest>(&mut BufReader::new(stream))?;
     let outcome = match engines.lock().as_mut() {
-        Some(engines) => engines.answer(request, parts, cell),
+        Some(engines) => engines.answer(&request, cell).map(|()| EngineReply::Ok {
+            engines: engines.ranks,
+            transfer: engines.transfer.clone(),
+        }),
         None => Err("no engines are running (start them with :engines start -n N)".into()),
     };
-    let (reply, parts) = match outcome {
-        Ok((engines, parts)) => (EngineReply::Ok { engines }, parts),
-        Err(message) => (EngineReply::Error { message }, Vec::new()),
-    };
-    write_message(&mut &*stream, &reply, &parts)?;
+    let reply = outcome.unwrap_or_else(|message| EngineReply::Error { message });
+    tracing::debug!("transfer {request:?} took {:?}", started.elapsed());
+    write_message(&mut &*stream, &reply)?;
     Ok(())
 }
 
@@ -80,76 +83,69 @@ impl Engines {
         Ok(dir)
     }
 
-    /// Carries out one request: how many engines run, and the reply's parts.
-    fn answer(
-        &mut self,
-        request: EngineRequest,
-        parts: Vec<Vec<u8>>,
-        cell: &SharedCell,
-    ) -> Result<(usize, Vec<Vec<u8>>), String> {
+    /// Carries out one request.
+    fn answer(&mut self, request: &EngineRequest, cell: &SharedCell) -> Result<(), String> {
         match request {
-            EngineRequest::Size => Ok((self.ranks, Vec::new())),
-            EngineRequest::Push { name, type_name } => {
-                self.push(&name, &type_name, &parts, cell)?;
-                Ok((self.ranks, Vec::new()))
-            }
-            EngineRequest::Pull { name } => Ok((self.ranks, self.pull(&name, cell)?)),
+            EngineRequest::Size => Ok(()),
+            EngineRequest::Push {
+                name,
+                type_name,
+                parts,
+            } => self.push(name, type_name, *parts, cell),
+            EngineRequest::Pull { name } => self.pull(name, cell),
         }
     }
 
-    /// Defines `name` on every engine: one part for all, or one per engine.
+    /// Defines `name` on every engine from the runtime's `parts` files: one for all, or
+    /// one per engine.
     fn push(
         &mut self,
         name: &str,
         type_name: &str,
-        parts: &[Vec<u8>],
+        parts: usize,
         cell: &SharedCell,
     ) -> Result<(), String> {
-        let what = format!("push `{name}` to the engines");
-        let ident = variable(name).map_err(|e| format!("{what}: {e}"))?;
-        let ty = engine_type(type_name).map_err(|e| format!("{what}: {e}"))?;
         let dir = self.transfer.join("push");
-        let files: Vec<PathBuf> = match parts.len() {
-            1 => vec![dir.join(name)],
-            n if n == self.ranks => (0..n).map(|r| dir.join(format!("{name}.{r}"))).collect(),
-            n => {
-                return Err(format!(
-                    "{what}: {n} parts for {} engines (one, or one per engine)",
-                    self.ranks
-                ));
-            }
+        let files: Vec<PathBuf> = match parts {
+            1 => vec![dir.join("all")],
+            n => (0..n).map(|r| dir.join(r.to_string())).collect(),
         };
-        for (file, bytes) in files.iter().zip(parts) {
-            std::fs::write(file, bytes).map_err(|e| format!("{what}: {}: {e}", file.display()))?;
-        }
-        let transfer = self.transfer.display().to_string();
-        let code = quote!(let #ident: #ty = rustpx_mpi::transfer::take(#transfer, #name)?;);
-        let ran = self.run_quietly(&render(&code), cell);
+        let ran = self.define(name, type_name, parts, cell);
         for file in &files {
             let _ = std::fs::remove_file(file);
         }
-        let ty = quote!(#ty).to_string().replace(' ', "");
-        ran.map_err(|e| format!("{what} as a `{ty}`: {e}"))
+        ran.map_err(|e| format!("push `{name}` to the engines{e}"))
     }
 
-    /// Every engine's `name`, serialized, in rank order.
-    fn pull(&mut self, name: &str, cell: &SharedCell) -> Result<Vec<Vec<u8>>, String> {
+    /// Runs the cell that reads a pushed `name` on every engine; the error continues
+    /// "push `name` to the engines".
+    fn define(
+        &mut self,
+        name: &str,
+        type_name: &str,
+        parts: usize,
+        cell: &SharedCell,
+    ) -> Result<(), String> {
+        if parts != 1 && parts != self.ranks {
+            return Err(format!(": {parts} parts for {} engines", self.ranks));
+        }
+        let ident = variable(name).map_err(|e| format!(": {e}"))?;
+        let ty = engine_type(type_name).map_err(|e| format!(": {e}"))?;
+        let transfer = self.transfer.display().to_string();
+        let code = quote!(let #ident: #ty = rustpx_mpi::transfer::take(#transfer, #name)?;);
+        let shown = quote!(#ty).to_string().replace(' ', "");
+        self.run_quietly(&render(&code), cell)
+            .map_err(|e| format!(" as a `{shown}`: {e}"))
+    }
+
+    /// Has every engine write its `name` for the runtime to read.
+    fn pull(&mut self, name: &str, cell: &SharedCell) -> Result<(), String> {
         let what = format!("pull `{name}` from the engines");
         let ident = variable(name).map_err(|e| format!("{what}: {e}"))?;
         let transfer = self.transfer.display().to_string();
         let code = quote!(rustpx_mpi::transfer::put(#transfer, #name, &#ident)?;);
         self.run_quietly(&render(&code), cell)
-            .map_err(|e| format!("{what}: {e}"))?;
-        let dir = self.transfer.join("pull");
-        (0..self.ranks)
-            .map(|rank| {
-                let file = dir.join(format!("{name}.{rank}"));
-                let bytes = std::fs::read(&file)
-                    .map_err(|e| format!("{what}: engine {rank} sent nothing ({e})"));
-                let _ = std::fs::remove_file(&file);
-                bytes
-            })
-            .collect()
+            .map_err(|e| format!("{what}: {e}"))
     }
 
     /// Runs generated code on every engine; its failure (a compile error, a failing
