@@ -203,6 +203,25 @@ def test_values_move_between_the_notebook_and_the_engines(kc):
     assert text(ok(kc, "kept")) == "42"
 
 
+def test_the_runtime_on_the_engines(kc, tmp_path):
+    """An engine opens an image sequence and maps over it with worker threads of its own."""
+    ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
+    ok(kc, f'let dir = "{tmp_path}";\n'
+           'write_sequence(dir, "f", "png", (0..6u8).map(|i| '
+           "rustpx::ndarray::Array2::from_elem((8, 8), i * 40)))?;\n"
+           'engines().push("dir", dir)?;')
+    code = (":px --engines\n"
+            'let frames = ImageSequence::open(format!("{dir}/f*.png"))?.gray();\n'
+            "let mine = frames.slice(rank() * 3..rank() * 3 + 3);\n"
+            "let view = Client::local(2)?.load_balanced_view();\n"
+            "let sums: Vec<f32> = view.map(&mine, |f: rustpx::ndarray::Array2<f32>| f.sum())?;\n"
+            "(frames.len(), sums.windows(2).all(|w| w[0] < w[1]))")
+    assert text(ok(kc, code)) == "Out[0]: (6, true)\nOut[1]: (6, true)"
+    pids = engine_pids(kc)
+    ok(kc, ":engines stop")
+    wait_gone(pids.values())
+
+
 def busy_cell_then(kc, action, ranks=2):
     """Starts a busy engine cell, does `action` once every rank runs it, returns (reply,
     outputs)."""

@@ -8,9 +8,16 @@ use std::path::PathBuf;
 /// The evcxr commands and code run before the first cell.
 pub fn prelude(runtime_dir: &std::path::Path) -> String {
     format!(
-        ":allow_static_linking 0\n:dep rustpx = {{ path = {:?}, default-features = false }}\n{}",
-        runtime_dir.display().to_string(),
-        RESTART_PRELUDE
+        ":allow_static_linking 0\n{}\n{RESTART_PRELUDE}",
+        runtime_dep(runtime_dir)
+    )
+}
+
+/// The evcxr command that links the runtime extracted in `runtime_dir`.
+pub fn runtime_dep(runtime_dir: &std::path::Path) -> String {
+    format!(
+        ":dep rustpx = {{ path = {:?}, default-features = false }}",
+        runtime_dir.display().to_string()
     )
 }
 

@@ -2,8 +2,8 @@
 //! `:px --engines`), as ipyparallel's engines do, beside the default worker threads.
 //!
 //! The kernel keeps a second evcxr context for the engines, with its own build
-//! directory, that links `rustpx-mpi` (so MPI is needed only here, never by the kernel
-//! binary or the thread runtime). Each engine cell is compiled once, by that context.
+//! directory, that links the runtime and `rustpx-mpi` (so MPI is needed only here, never
+//! by the kernel binary or the thread runtime). Each engine cell is compiled once, by that context.
 //! Its child process is the [`hub`], which starts the ranks with `mpiexec` and hands
 //! every compiled library to every rank; each rank ([`rank`]) runs evcxr's own cell loop
 //! and so keeps its own variables from cell to cell. Cells and output travel over
@@ -59,8 +59,8 @@ pub struct Engines {
 }
 
 impl Engines {
-    /// Starts `ranks` engines (on the hosts of `hostfile`, if given) and links
-    /// `rustpx-mpi` in their context. Output of the start (cargo, `mpiexec`) goes to the
+    /// Starts `ranks` engines (on the hosts of `hostfile`, if given) and links the
+    /// runtime and `rustpx-mpi` in their context. Output of the start (cargo, `mpiexec`) goes to the
     /// running cell through `cell` and `outbox`.
     pub fn start(
         ranks: usize,
@@ -93,21 +93,25 @@ impl Engines {
             setup: (0, 0),
             transfer: Engines::transfer_dir(&build)?,
         };
+        let runtime = super::runtime_embed::extract()?;
         let mpi = super::runtime_embed::extract_mpi()?;
-        let dep = format!(
-            ":dep rustpx-mpi = {{ path = {:?} }}",
+        let deps = format!(
+            "{}\n:dep rustpx-mpi = {{ path = {:?} }}",
+            session::runtime_dep(&runtime),
             mpi.display().to_string()
         );
-        engines
-            .context
-            .execute(&dep)
-            .map_err(|e| anyhow!("building rustpx-mpi for the engines failed: {e}"))?;
+        engines.context.execute(&deps).map_err(|e| {
+            anyhow!("building the runtime and rustpx-mpi for the engines failed: {e}")
+        })?;
+        // The runtime's prelude also gives common values an `evcxr_display`, so evcxr
+        // compiles a value cell once, not twice (see `rustpx::display::DebugDisplay`).
         let prelude = render(&quote!(
+            use rustpx::prelude::*;
             use rustpx_mpi::prelude::*;
         ));
-        engines
-            .run(&prelude)
-            .map_err(|e| anyhow!("importing rustpx-mpi on the engines failed: {e}"))?;
+        engines.run(&prelude).map_err(|e| {
+            anyhow!("importing the runtime and rustpx-mpi on the engines failed: {e}")
+        })?;
         let runs = hub::read_table(&engines.table)?
             .first()
             .map_or(0, |row| row.cells);
@@ -134,6 +138,11 @@ impl Engines {
         let mark = self.readers.mark();
         let result = self.context.execute(code).map_err(CellError::from);
         self.readers.settle(mark, super::execute::runs(&result));
+        if let Ok(outputs) = &result {
+            for phase in &outputs.phases {
+                tracing::debug!("engines: evcxr phase {}: {:?}", phase.name, phase.duration);
+            }
+        }
         result
     }
 
