@@ -7,22 +7,31 @@ result (a fresh start, the engines' build directory warm), and the round trip of
 `:px`). Then, on 2 engines of each: pushing a --mb MB vector of f64 from the notebook to
 every engine and pulling every engine's copy back, rustpx (`engines().push`/`pull`, over
 the Jupyter protocol) against ipyparallel (`dview.push`/`pull` of the same bytes as a
-numpy array, from this process), and ipyparallel's own start to the first result. A
+numpy array, from this process), and ipyparallel's own start to the first result. Last,
+seed 000's feature location over notebook 01's 32 frames (its own `locate`, frames decoded
+where they are located): on 2 engines (one thread each, half the frames each), on 2 worker
+threads of the notebook, and with trackpy on 2 ipyparallel engines, best of 3 each. A
 rustpx cell is timed from its execute_request to its execute_reply; round trips and
 transfers are the median of --rounds runs after one untimed run. rustpx is the kernel
 installed in .venv (`./dev.sh engines` builds and installs it, then runs this).
     .venv/bin/python benches/engines.py [--rounds 10] [--mb 32]
 """
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import jupyter_client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kernel"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "kernel"))
+sys.path.insert(0, str(ROOT / "notebooks"))
+sys.path.insert(0, str(ROOT / "benches"))
 from conftest import START_TIMEOUT, run  # noqa: E402
+from build import parse  # noqa: E402
 
 
 def timed(kc, code, timeout=900):
@@ -86,13 +95,77 @@ def ipyparallel_figures(floats, rounds):
     return start, push, pull
 
 
+def notebook_01_cells():
+    """Notebook 01's code cells up to its `curried_locate` (frames written, `locate`
+    defined), and of those the ones that define `locate` (from `struct Feature` on)."""
+    cells = [c for kind, c in parse((ROOT / "notebooks/src/01_feature_location.rs").read_text())
+             if kind == "code"]
+    last = next(i for i, c in enumerate(cells) if "fn curried_locate" in c)
+    first = next(i for i, c in enumerate(cells) if "struct Feature" in c)
+    return cells[:last + 1], cells[first:last]
+
+
+def best_of_3(kc, code):
+    return min(timed(kc, code) for _ in range(3))
+
+
+def rustpx_location(kc):
+    """Seconds to locate notebook 01's frames on 2 threads and on 2 engines, the frames
+    directory, and the features each found."""
+    setup, definitions = notebook_01_cells()
+    for cell in setup:
+        timed(kc, cell)
+    count = "let n: usize = view.map(&frames, curried_locate)?.iter().map(Vec::len).sum();\nn"
+    threads = best_of_3(kc, count)
+    found_threads = run(kc, "n")[1]
+    timed(kc, ":engines start -n 2")
+    timed(kc, ":px --engines\nuse rustpx::ndarray::{Array2, s};")
+    for cell in definitions:
+        timed(kc, f":px --engines\n{cell}")
+    timed(kc, ":px --engines\nfn curried_locate(image: Array2<f32>) -> Vec<Feature> { locate(&image, 11, 500.0) }")
+    timed(kc, 'engines().push("frames_dir", &frames_dir.display().to_string())?;')
+    timed(kc, ":px --engines\n"
+              'let frames = ImageSequence::open(format!("{frames_dir}/frame*.png"))?.gray();\n'
+              "let mine = frames.slice(frames.len() * rank() / size()..frames.len() * (rank() + 1) / size());\n"
+              "let view = Client::local(1)?.load_balanced_view();")
+    engines = best_of_3(kc, ":px --engines\nlet n: usize = view.map(&mine, curried_locate)?.iter().map(Vec::len).sum();")
+    timed(kc, 'let on_engines: usize = engines().pull::<usize>("n")?.iter().sum();')
+    counts = [m["content"]["data"]["text/plain"] for _, m in found_threads if m["msg_type"] == "execute_result"]
+    on_engines = [m["content"]["data"]["text/plain"] for _, m in run(kc, "on_engines")[1]
+                  if m["msg_type"] == "execute_result"]
+    timed(kc, ":engines stop")
+    frames_dir = [m["content"]["data"]["text/plain"] for _, m in
+                  run(kc, "frames_dir.display().to_string()")[1] if m["msg_type"] == "execute_result"]
+    return threads, engines, frames_dir[0].strip('"'), counts[0], on_engines[0]
+
+
+def trackpy_ipyparallel(frames_dir):
+    """trackpy.locate over the same frames on 2 ipyparallel engines, best of 3."""
+    import compare
+    import imageio.v3 as iio
+    import ipyparallel as ipp
+
+    paths = sorted(Path(frames_dir).glob("frame*.png"))
+    frames = [iio.imread(p) for p in paths]
+    with ipp.Cluster(n=2, log_level=40) as rc:
+        lview = rc.load_balanced_view()
+        rc[:].execute("import trackpy, warnings; trackpy.quiet(); warnings.filterwarnings('ignore')",
+                      block=True)
+        lview.map_sync(compare.locate, frames[:2])
+        best, found = compare.best_of(lambda: lview.map_sync(compare.locate, frames))
+    return best, sum(len(f) for f in found), len(frames)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--mb", type=int, default=32, help="MB pushed to each engine")
     args = parser.parse_args()
     floats = args.mb * 1_000_000 // 8
-    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="rustpx", startup_timeout=120)
+    frames_env = tempfile.mkdtemp(prefix="rustpx-engines-bench-")
+    km, kc = jupyter_client.manager.start_new_kernel(
+        kernel_name="rustpx", startup_timeout=120,
+        env={**os.environ, "RUSTPX_FRAMES_DIR": frames_env})
     try:
         timed(kc, "1", timeout=START_TIMEOUT)
         # Builds the `mpi` crate in the engines' build directory on a first run; not timed.
@@ -100,6 +173,7 @@ def main():
         timed(kc, ":engines stop")
         rows = [(n, *measure(kc, n, args.rounds)) for n in (2, 4)]
         push, pull = rustpx_transfers(kc, floats, args.rounds)
+        location = rustpx_location(kc)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -119,6 +193,14 @@ def main():
               f"{moved / theirs:>9.0f} MB/s {theirs:>4.2f}s  {ours / theirs:>5.2f}x")
     print(f"(MB/s: the {moved} MB that reach or leave the engines over the median time; "
           "ratio: rustpx's time over ipyparallel's)")
+    threads, engines, frames_dir, n_threads, n_engines = location
+    tp_time, tp_found, n_frames = trackpy_ipyparallel(frames_dir)
+    print(f"\nfeature location, {n_frames} frames of notebook 01, 2 of each (best of 3)")
+    for what, took, found in [("rustpx, 2 engines", engines, n_engines),
+                              ("rustpx, 2 worker threads", threads, n_threads),
+                              ("trackpy + ipyparallel, 2 engines", tp_time, tp_found)]:
+        print(f"{what:<34} {took:>6.2f} s  {tp_time / took:>5.1f}x trackpy+ipyparallel  "
+              f"{found} features")
 
 
 if __name__ == "__main__":
