@@ -217,6 +217,12 @@ def test_the_runtime_on_the_engines(kc, tmp_path):
             "let sums: Vec<f32> = view.map(&mine, |f: rustpx::ndarray::Array2<f32>| f.sum())?;\n"
             "(frames.len(), sums.windows(2).all(|w| w[0] < w[1]))")
     assert text(ok(kc, code)) == "Out[0]: (6, true)\nOut[1]: (6, true)"
+    # After `:engines activate`, `:px` runs on the engines (ipyparallel's view.activate()).
+    ok(kc, ":engines activate")
+    assert text(ok(kc, ":px rank()")) == "Out[0]: 0\nOut[1]: 1"
+    ok(kc, ":engines deactivate")
+    reply, _ = run(kc, ":px rank()")
+    assert reply["content"]["status"] == "error"  # the workers have no rank()
     pids = engine_pids(kc)
     ok(kc, ":engines stop")
     wait_gone(pids.values())

@@ -45,6 +45,9 @@ pub fn enter_if_engine_process() {
     }
 }
 
+/// Analysed (not run) once the engines' context is set up; see [`Engines::start`].
+const WARM_UP: &str = "let rustpx_warm_up = (rank(), Client::local(1));\nrustpx_warm_up.";
+
 /// Running engines: their evcxr context and its output readers.
 pub struct Engines {
     context: CommandContext,
@@ -112,6 +115,12 @@ impl Engines {
         engines.run(&prelude).map_err(|e| {
             anyhow!("importing the runtime and rustpx-mpi on the engines failed: {e}")
         })?;
+        // rust-analyzer's first inference in this context (the runtime's and MPI's items),
+        // in the background: otherwise the first engine cell with a `let` waits for it
+        // (11 s here).
+        if let Err(e) = engines.context.prime_completions(WARM_UP, WARM_UP.len()) {
+            tracing::warn!("warming up rust-analyzer for the engines failed: {e}");
+        }
         let runs = hub::read_table(&engines.table)?
             .first()
             .map_or(0, |row| row.cells);

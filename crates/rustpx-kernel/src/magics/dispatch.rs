@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, Default)]
 pub struct Magics {
     autopx: bool,
+    /// Whether `:px` runs on the MPI engines (`:engines activate`).
+    engines_active: bool,
     px_defaults: PxFlags,
     /// Defined by `:px let` (name → declared `mut`).
     per_worker: PerWorkerVars,
@@ -64,6 +66,8 @@ pub struct Changes {
     pub kept: Vec<String>,
     /// The new `:autopx` mode.
     pub autopx: Option<bool>,
+    /// Whether `:px` now runs on the MPI engines.
+    pub engines_active: Option<bool>,
     /// The new `:px` defaults.
     pub px_defaults: Option<PxFlags>,
     /// The new `:fmt`/`:types` style.
@@ -90,6 +94,11 @@ impl Magics {
     /// Whether `:autopx` is on.
     pub fn autopx(&self) -> bool {
         self.autopx
+    }
+
+    /// Whether `:px` (and `:autopx`) runs on the MPI engines instead of the workers.
+    pub fn engines_active(&self) -> bool {
+        self.engines_active
     }
 
     /// The `:px` options set by `:pxconfig`.
@@ -275,6 +284,9 @@ impl Magics {
         self.per_worker.extend(c.define);
         if let Some(on) = c.autopx {
             self.autopx = on;
+        }
+        if let Some(on) = c.engines_active {
+            self.engines_active = on;
         }
         if let Some(d) = c.px_defaults {
             self.px_defaults = d;

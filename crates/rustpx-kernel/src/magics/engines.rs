@@ -1,4 +1,6 @@
-//! `:engines [start -n N [--hostfile FILE] | stop]`: MPI engines (see `crate::engines`).
+//! `:engines [start -n N [--hostfile FILE] | stop | activate | deactivate]`: MPI engines
+//! (see `crate::engines`); `activate` makes `:px` run on them, as ipyparallel's
+//! `view.activate()` does.
 //!
 //! These, and `:px --engines`, act on the kernel's engine context rather than on the
 //! notebook's code, so they rewrite into an [`EngineAction`] the executor carries out.
@@ -49,12 +51,13 @@ impl Magic for Engines {
     }
 
     fn usage(&self) -> &'static str {
-        "[start -n N [--hostfile FILE] | stop]"
+        "[start -n N [--hostfile FILE] | stop | activate | deactivate]"
     }
 
     fn summary(&self) -> &'static str {
         "Show the MPI engines (rank, host, pid, state, cells), start N of them with \
-         mpiexec, or stop them; :px --engines runs code on them"
+         mpiexec, or stop them; :px --engines runs code on them, and every :px after \
+         :engines activate (until :engines deactivate or stop)"
     }
 
     fn placement(&self) -> Placement {
@@ -65,14 +68,31 @@ impl Magic for Engines {
         ENGINES_FLAGS
     }
 
-    fn rewrite(&self, call: &Call<'_>, _: &Magics, _: &mut Changes) -> Result<Rewrite, MagicError> {
+    fn rewrite(
+        &self,
+        call: &Call<'_>,
+        _: &Magics,
+        changes: &mut Changes,
+    ) -> Result<Rewrite, MagicError> {
         let code = call.code.trim();
         let (command, rest) = code.split_once(char::is_whitespace).unwrap_or((code, ""));
         let action = match command {
             "" => EngineAction::Show,
             "stop" => {
                 no_code(self, rest)?;
+                changes.engines_active = Some(false);
                 EngineAction::Stop
+            }
+            "activate" | "deactivate" => {
+                no_code(self, rest)?;
+                let on = command == "activate";
+                changes.engines_active = Some(on);
+                return Ok(Rewrite::Note(if on {
+                    ":px now runs on the MPI engines (:engines deactivate for the worker threads)"
+                        .into()
+                } else {
+                    ":px runs on the worker threads again".into()
+                }));
             }
             "start" => self.start(rest)?,
             other => {
@@ -187,6 +207,31 @@ mod tests {
         );
         assert!(action(":engines stop now").is_err());
         assert!(action(":engines start -n 2 -x").is_err());
+    }
+
+    #[test]
+    fn activate_sends_px_to_the_engines_until_deactivate_or_stop() {
+        let mut magics = Magics::default();
+        let mut run = |cell: &str| {
+            let prepared = magics.prepare(cell).unwrap();
+            let engines = prepared.engines.clone();
+            magics.commit(prepared);
+            engines
+        };
+        assert_eq!(run(":engines activate"), None);
+        assert_eq!(run(":px rank()"), Some(EngineAction::Run("rank()".into())));
+        assert_eq!(run(":engines deactivate"), None);
+        assert_eq!(run(":px worker_id()"), None);
+        run(":engines activate");
+        assert_eq!(run(":engines stop"), Some(EngineAction::Stop));
+        assert_eq!(run(":px worker_id()"), None);
+        let err = Magics::default()
+            .prepare(":engines activate now")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("takes no code, got `now`"),
+            "{err}"
+        );
     }
 
     #[test]

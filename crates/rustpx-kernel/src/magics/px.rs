@@ -202,7 +202,7 @@ impl Magic for Px {
         changes: &mut Changes,
     ) -> Result<Rewrite, MagicError> {
         let flags = PxFlags::parse(self.name(), &call.flags)?;
-        if flags.engines {
+        if flags.engines || magics.engines_active() {
             return engine_cell(call);
         }
         let plan = flags.over(magics.px_defaults()).plan();
@@ -213,14 +213,15 @@ impl Magic for Px {
     }
 }
 
-/// `:px --engines CODE`: the code as it is, for every engine (each keeps its own
-/// variables, so nothing is rewritten). The thread options and `:pxconfig`'s defaults
-/// are for the workers' views, not the engines.
+/// `:px --engines CODE` (or `:px CODE` after `:engines activate`): the code as it is,
+/// for every engine (each keeps its own variables, so nothing is rewritten). The thread
+/// options and `:pxconfig`'s defaults are for the workers' views, not the engines.
 fn engine_cell(call: &Call<'_>) -> Result<Rewrite, MagicError> {
     if let Some(other) = call.flags.iter().find(|g| g.flag.name != "--engines") {
         return Err(MagicError::Usage(format!(
-            ":px --engines: {} is for the worker threads; with --engines the code runs on \
-             every engine",
+            ":px --engines: {} is for the worker threads; on the engines (--engines, or \
+             after :engines activate until :engines deactivate) the code runs on every \
+             engine",
             other.flag.name
         )));
     }
