@@ -142,6 +142,10 @@ impl Engines {
     fn pull(&mut self, name: &str, cell: &SharedCell) -> Result<(), String> {
         let what = format!("pull `{name}` from the engines");
         let ident = variable(name).map_err(|e| format!("{what}: {e}"))?;
+        // What an earlier pull that failed part-way left must not pass for this one's.
+        for rank in 0..self.ranks {
+            let _ = std::fs::remove_file(self.transfer.join("pull").join(rank.to_string()));
+        }
         let transfer = self.transfer.display().to_string();
         let code = quote!(rustpx_mpi::transfer::put(#transfer, #name, &#ident)?;);
         self.run_quietly(&render(&code), cell)
