@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "notebooks"))
 sys.path.insert(0, str(ROOT / "benches"))
 from conftest import START_TIMEOUT, run  # noqa: E402
 from build import parse  # noqa: E402
+from compare import best_of  # noqa: E402
 
 
 def timed(kc, code, timeout=900):
@@ -43,9 +44,26 @@ def timed(kc, code, timeout=900):
     return took
 
 
+def median_time(action, rounds):
+    """Median seconds of `rounds` calls of `action`, after one untimed call."""
+    action()
+    times = []
+    for _ in range(rounds):
+        started = time.monotonic()
+        action()
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
 def round_trip(kc, code, rounds):
-    timed(kc, code)
-    return statistics.median(timed(kc, code) for _ in range(rounds))
+    return median_time(lambda: timed(kc, code), rounds)
+
+
+def shown(kc, code):
+    """The text/plain value a cell shows."""
+    _, outputs = run(kc, code)
+    return next(m["content"]["data"]["text/plain"] for _, m in outputs
+                if m["msg_type"] == "execute_result")
 
 
 def measure(kc, ranks, rounds):
@@ -75,23 +93,14 @@ def ipyparallel_figures(floats, rounds):
     import ipyparallel as ipp
     import numpy as np
 
-    def median_of(action):
-        action()
-        times = []
-        for _ in range(rounds):
-            started = time.monotonic()
-            action()
-            times.append(time.monotonic() - started)
-        return statistics.median(times)
-
     started = time.monotonic()
     with ipp.Cluster(n=2, log_level=40) as rc:
         rc[:].apply_sync(lambda: 1)
         start = time.monotonic() - started
         dview = rc[:]
         data = np.arange(floats, dtype=np.float64)
-        push = median_of(lambda: dview.push({"data": data}, block=True))
-        pull = median_of(lambda: dview.pull("data", block=True))
+        push = median_time(lambda: dview.push({"data": data}, block=True), rounds)
+        pull = median_time(lambda: dview.pull("data", block=True), rounds)
     return start, push, pull
 
 
@@ -106,7 +115,7 @@ def notebook_01_cells():
 
 
 def best_of_3(kc, code):
-    return min(timed(kc, code) for _ in range(3))
+    return best_of(lambda: timed(kc, code))[0]
 
 
 def rustpx_location(kc):
@@ -117,7 +126,7 @@ def rustpx_location(kc):
         timed(kc, cell)
     count = "let n: usize = view.map(&frames, curried_locate)?.iter().map(Vec::len).sum();\nn"
     threads = best_of_3(kc, count)
-    found_threads = run(kc, "n")[1]
+    found_threads = shown(kc, "n")
     timed(kc, ":engines start -n 2")
     timed(kc, ":px --engines\nuse rustpx::ndarray::{Array2, s};")
     for cell in definitions:
@@ -129,14 +138,10 @@ def rustpx_location(kc):
               "let mine = frames.slice(frames.len() * rank() / size()..frames.len() * (rank() + 1) / size());\n"
               "let view = Client::local(1)?.load_balanced_view();")
     engines = best_of_3(kc, ":px --engines\nlet n: usize = view.map(&mine, curried_locate)?.iter().map(Vec::len).sum();")
-    timed(kc, 'let on_engines: usize = engines().pull::<usize>("n")?.iter().sum();')
-    counts = [m["content"]["data"]["text/plain"] for _, m in found_threads if m["msg_type"] == "execute_result"]
-    on_engines = [m["content"]["data"]["text/plain"] for _, m in run(kc, "on_engines")[1]
-                  if m["msg_type"] == "execute_result"]
+    on_engines = shown(kc, 'engines().pull::<usize>("n")?.iter().sum::<usize>()')
     timed(kc, ":engines stop")
-    frames_dir = [m["content"]["data"]["text/plain"] for _, m in
-                  run(kc, "frames_dir.display().to_string()")[1] if m["msg_type"] == "execute_result"]
-    return threads, engines, frames_dir[0].strip('"'), counts[0], on_engines[0]
+    frames_dir = shown(kc, "frames_dir.display().to_string()").strip('"')
+    return threads, engines, frames_dir, found_threads, on_engines
 
 
 def trackpy_ipyparallel(frames_dir):
@@ -152,7 +157,7 @@ def trackpy_ipyparallel(frames_dir):
         rc[:].execute("import trackpy, warnings; trackpy.quiet(); warnings.filterwarnings('ignore')",
                       block=True)
         lview.map_sync(compare.locate, frames[:2])
-        best, found = compare.best_of(lambda: lview.map_sync(compare.locate, frames))
+        best, found = best_of(lambda: lview.map_sync(compare.locate, frames))
     return best, sum(len(f) for f in found), len(frames)
 
 

@@ -96,7 +96,6 @@ impl EngineView {
     /// ```
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> Result<usize, Error> {
-        let _one_at_a_time = TRANSFER.lock();
         Ok(ask(&EngineRequest::Size)?.0)
     }
 

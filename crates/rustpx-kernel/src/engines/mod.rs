@@ -148,9 +148,7 @@ impl Engines {
         let result = self.context.execute(code).map_err(CellError::from);
         self.readers.settle(mark, super::execute::runs(&result));
         if let Ok(outputs) = &result {
-            for phase in &outputs.phases {
-                tracing::debug!("engines: evcxr phase {}: {:?}", phase.name, phase.duration);
-            }
+            super::execute::log_phases(outputs);
         }
         result
     }

@@ -9,7 +9,7 @@ use evcxr::EvalOutputs;
 
 impl ExecutorThread {
     /// Carries out `:engines …` or `:px --engines`.
-    pub(super) fn on_engines(&mut self, action: EngineAction) -> Result<EvalOutputs, CellError> {
+    pub(super) fn on_engines(&self, action: EngineAction) -> Result<EvalOutputs, CellError> {
         let reply = |text: String| {
             let mut outputs = EvalOutputs::new();
             outputs
@@ -18,8 +18,7 @@ impl ExecutorThread {
             Ok(outputs)
         };
         let not_running = "no engines are running (start them with :engines start -n N)";
-        let shared = self.engines.clone();
-        let mut engines = shared.lock();
+        let mut engines = self.engines.lock();
         match (action, &mut *engines) {
             (EngineAction::Start { ranks, hostfile }, None) => {
                 let started = Engines::start(

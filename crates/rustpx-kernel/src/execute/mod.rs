@@ -414,7 +414,7 @@ impl ExecutorThread {
 }
 
 /// Logs how long evcxr's steps took (`RUSTPX_LOG=rustpx=debug`).
-fn log_phases(outputs: &EvalOutputs) {
+pub fn log_phases(outputs: &EvalOutputs) {
     for phase in &outputs.phases {
         tracing::debug!("evcxr phase {}: {:?}", phase.name, phase.duration);
     }
