@@ -1,6 +1,9 @@
 """What a new user does first, in a fresh kernel with no `:dep`: every type the runtime
 returns can be stored in a `let` (evcxr must be able to name it from the notebook), and the
 kernel's first messages follow Jupyter's order (busy before any output)."""
+import os
+
+import jupyter_client
 import pytest
 
 from conftest import of_type, run, start_kernel
@@ -40,8 +43,6 @@ def test_a_completion_asked_at_start_gets_rust_analyzers_answer():
     """Asked as soon as the kernel answers kernel_info (evcxr still starting): the reply
     waits for evcxr rather than falling back to the identifiers in the code. First in the
     module, so no other kernel holds the warm build slot."""
-    import jupyter_client
-
     km, kc = jupyter_client.manager.start_new_kernel(kernel_name="rustpx", startup_timeout=120)
     try:
         code = "let v: Vec<u8> = Vec::new();\nv.is_em"
@@ -58,23 +59,54 @@ def test_a_completion_asked_at_start_gets_rust_analyzers_answer():
         km.shutdown_kernel(now=True)
 
 
-def test_cells_without_a_let_do_not_wait_for_rust_analyzer():
-    """rust-analyzer's first inference in a session (seconds: every crate the runtime
-    depends on) runs in the background once the kernel is idle. A cell that defines no
-    variable needs no analysis and runs meanwhile; the first `let` waits for the rest."""
-    import time
+# Cells sent the moment the kernel has started, while rust-analyzer's first inference (every
+# crate the runtime exposes: seconds) runs in the background. None of them waits for it: cells
+# without a `let` need no analysis, and a `let`'s types come from rustc (vendor/evcxr's
+# type_probe.rs). Each variable must then be usable with its true type in a later cell.
+EARLY_CELLS = [
+    "2 + 1",
+    "fn twice(v: i32) -> i32 { v * 2 }",
+    "let x = 5;",
+    "let v = vec![1.5, 2.0];\nlet s = String::from(\"hi\");",
+    # rustc prints `Arc<std::sync::Mutex<…>>` without importing `Arc`: its suggestion mends it.
+    "let shared = std::sync::Arc::new(std::sync::Mutex::new(vec![(1u8, 'c')]));",
+    "let (p, mut q) = (1u8, vec![String::from(\"a\")]);",
+    # `?` outside a function returning Result: evcxr's own mending, during the probe.
+    "let client = Client::local(2)?;\nlet stats = client.worker_stats();",
+    "let w = twice(2);",
+]
+EARLY_CHECK = (
+    "q.push(\"b\".into());\n"
+    "(x + 1, v.len() as f64 + v[0], s, shared.lock().unwrap()[0].1, p, q, stats.len(), w)"
+)
 
-    km, kc = start_kernel()
+
+def test_cells_sent_at_start_do_not_wait_for_rust_analyzer(tmp_path):
+    log_path = tmp_path / "kernel.log"
+    with open(log_path, "w") as log:
+        km, kc = jupyter_client.manager.start_new_kernel(
+            kernel_name="rustpx", startup_timeout=120, stderr=log,
+            env={**os.environ, "RUSTPX_LOG": "rustpx=debug", "NO_COLOR": "1"})
     try:
-        timed = []
-        for code in ("2 + 1", "fn twice(v: i32) -> i32 { v * 2 }", "twice(4)", "let w = twice(2);", "w + 1"):
-            began = time.monotonic()
+        reply, _ = run(kc, "1", timeout=1800)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        for code in EARLY_CELLS:
             reply, outputs = run(kc, code)
-            timed.append(time.monotonic() - began)
-            assert reply["content"]["status"] == "ok", (code, reply["content"])
-        assert of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"] == "5"
-        plain, first_let = max(timed[:3]), timed[3]
-        assert plain < first_let, f"cells without a let waited for rust-analyzer: {timed}"
+            errors = [m["content"] for m in of_type(outputs, "error")]
+            assert reply["content"]["status"] == "ok", (code, reply["content"].get("evalue"), errors)
+        phases = log_path.read_text()
+        assert "evcxr phase Type probe:" in phases, "no `let` was typed by rustc"
+        assert "left to rust-analyzer" not in phases, "a `let` waited for rust-analyzer"
+        reply, outputs = run(kc, EARLY_CHECK)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        shown = of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"]
+        assert shown == '(6, 3.5, "hi", \'c\', 1, ["a", "b"], 2, 4)'
+        # What the probe cannot write goes the usual way, with evcxr's own message.
+        reply, _ = run(kc, "let f = |y: i32| y + 1;")
+        assert "is a closure, which cannot be persisted" in reply["content"]["evalue"]
+        reply, _ = run(kc, "let e = undefined_name + 1;")
+        assert reply["content"]["status"] == "error"
+        assert "undefined_name" in reply["content"]["evalue"]
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -100,8 +132,6 @@ def test_every_public_return_type_can_be_stored_without_a_dep(fresh):
 
 
 def test_busy_precedes_everything_the_first_request_shows():
-    import jupyter_client
-
     km = jupyter_client.manager.KernelManager(kernel_name="rustpx")
     km.start_kernel()
     kc = km.client()

@@ -49,8 +49,21 @@ pub fn new_context(
 pub fn command_context(eval: EvalContext) -> CommandContext {
     let mut ctx = CommandContext::with_eval_context(eval);
     ctx.set_analysis_public_crates("rustpx", RUNTIME_PUBLIC_CRATES.iter().copied());
+    ctx.set_type_probe_scopes(TYPE_PROBE_SCOPES.iter().copied());
     ctx
 }
+
+/// Where evcxr looks for a type's bare name that rustc printed but that does not resolve
+/// in a cell (the runtime's own items, and those of the crates it re-exports): while
+/// rust-analyzer warms up, rustc names a new variable's type, trimming paths
+/// (`ImageSequence<ArrayBase<OwnedRepr<f32>, Dim<[usize; 2]>>>`). Most used first: each
+/// miss costs a compile.
+const TYPE_PROBE_SCOPES: &[&str] = &[
+    "rustpx",
+    "rustpx::ndarray",
+    "rustpx::image",
+    "rustpx::serde_json",
+];
 
 /// The crates whose items the runtime's public API exposes, directly (`image`, `ndarray`,
 /// `serde_json` are re-exported; `serde`'s traits bound its calls) or through one of them

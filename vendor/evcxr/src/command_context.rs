@@ -262,6 +262,19 @@ Panic detected. Here's some useful information if you're filing a bug report.
             });
     }
 
+    /// Paths (`rustpx`, `rustpx::ndarray`) where, while rust-analyzer warms up, the types
+    /// of a cell's new variables are looked for when rustc prints a bare name that does
+    /// not resolve in the cell and suggests no import for it: it suggests none for the
+    /// items of a dependency's dependencies, even re-exported.
+    pub fn set_type_probe_scopes<I, S>(&mut self, scopes: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.eval_context
+            .set_type_probe_scopes(scopes.into_iter().map(Into::into).collect());
+    }
+
     fn prepare_for_analysis(
         &mut self,
         user_code: CodeBlock,

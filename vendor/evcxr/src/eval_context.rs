@@ -27,6 +27,7 @@ use crate::rust_analyzer::RustAnalyzer;
 use crate::rust_analyzer::TypeName;
 use crate::rust_analyzer::VariableInfo;
 use crate::toml_parse;
+use crate::type_probe;
 use crate::use_trees::Import;
 use anyhow::Result;
 use once_cell::sync::Lazy;
@@ -59,6 +60,8 @@ pub struct EvalContext {
     committed_state: ContextState,
     stdout_sender: crossbeam_channel::Sender<String>,
     analyzer: RustAnalyzer,
+    /// Where a type probe looks for a bare name rustc printed (type_probe.rs).
+    type_probe_scopes: Vec<String>,
     initial_config: Config,
 }
 
@@ -441,6 +444,7 @@ impl EvalContext {
             child_process,
             stdout_sender,
             analyzer,
+            type_probe_scopes: Vec::new(),
             initial_config,
         };
         let outputs = EvalContextOutputs {
@@ -566,6 +570,10 @@ impl EvalContext {
                 && c.code != "evcxr_analysis_wrapper"
         });
         Ok(completions)
+    }
+
+    pub(crate) fn set_type_probe_scopes(&mut self, scopes: Vec<String>) {
+        self.type_probe_scopes = scopes;
     }
 
     pub(crate) fn set_analysis_scope(&mut self, scope: crate::analysis_graph::Scope) {
@@ -719,24 +727,22 @@ impl EvalContext {
     ) -> Result<EvalOutputs, Error> {
         self.write_cargo_toml(state)?;
         let analysis_code = state.analysis_code(user_code.clone());
-        if let Err(errors) = self.fix_variable_types(state, analysis_code) {
-            let mut check_res = self.check(user_code.clone(), state.clone(), code_info)?;
-            if !check_res.is_empty() {
-                // Do one round of trying to fix errors, otherwise code like the following can end
-                // up reporting `evcxr_display` not found. `fn foo<T: Default>() -> T
-                // {Default::default()} let v1 = foo(); "bar"`
-                let mut fixed = HashSet::new();
-                for error in &check_res {
-                    self.attempt_to_fix_error(error, &mut user_code, state, &mut fixed)?;
-                }
-                if !fixed.is_empty() {
-                    check_res = self.check(user_code.clone(), state.clone(), code_info)?;
-                }
-                if !check_res.is_empty() {
-                    return Err(Error::CompilationErrors(check_res));
-                }
+        // A cell whose top-level `let`s bind no name needs no types. While rust-analyzer
+        // warms up, rustc names the new variables' types (type_probe.rs); `before_probe` is
+        // what the cell goes back to if the probe gives up.
+        let declared = type_probe::declared_variables(
+            &analysis_code.code_string(),
+            "evcxr_analysis_wrapper",
+        );
+        let mut probe = None;
+        let before_probe = state.variable_states.clone();
+        if !declared.is_empty() {
+            if self.analyzer.is_priming() {
+                probe = Some(state.start_type_probe(declared, self.type_probe_scopes.clone()));
+            } else {
+                let analysis_code = analysis_code.clone();
+                self.analysed_variable_types(&mut user_code, code_info, state, analysis_code)?;
             }
-            return Err(errors);
         }
         // In some circumstances we may need a few tries before we get the code right. Note that
         // we'll generally give up sooner than this if there's nothing left that we think we can
@@ -760,6 +766,25 @@ impl EvalContext {
                     return Ok(execution_artifacts.output);
                 }
 
+                Err(Error::CompilationErrors(errors)) if probe.is_some() => {
+                    let probing = match probe.as_mut() {
+                        Some(probe) => self.mend_probed(probe, &errors, &mut user_code, state)?,
+                        None => false,
+                    };
+                    if probing {
+                        phases.phase_complete("Type probe");
+                    } else {
+                        phases.phase_complete("Type probe, left to rust-analyzer");
+                        probe = None;
+                        state.variable_states = before_probe.clone();
+                        self.analysed_variable_types(
+                            &mut user_code,
+                            code_info,
+                            state,
+                            analysis_code.clone(),
+                        )?;
+                    }
+                }
                 Err(Error::CompilationErrors(errors)) => {
                     // If we failed to compile, attempt to deal with the first
                     // round of compilation errors by adjusting variable types,
@@ -837,16 +862,69 @@ impl EvalContext {
         Ok(())
     }
 
+    /// Mends what a failed compile of a probed cell (type_probe.rs) reports: the
+    /// variables' types it names, and what evcxr knows how to mend in the user's code.
+    /// Whether the cell should be compiled again with the probe.
+    fn mend_probed(
+        &mut self,
+        probe: &mut type_probe::Probe,
+        errors: &[CompilationError],
+        user_code: &mut CodeBlock,
+        state: &mut ContextState,
+    ) -> Result<bool, Error> {
+        let Some(learned) = probe.learn(errors) else {
+            return Ok(false);
+        };
+        if !learned.unread_are_users() {
+            return Ok(false);
+        }
+        let mut fixed = HashSet::new();
+        for error in &learned.unread {
+            self.attempt_to_fix_error(error, user_code, state, &mut fixed)?;
+        }
+        let mended = learned.unread.is_empty() || !fixed.is_empty();
+        let progress = !learned.types.is_empty() || !fixed.is_empty();
+        state.apply_probed_types(learned.types);
+        Ok(mended && progress)
+    }
+
+    /// Gives the cell's new variables the types rust-analyzer infers; when it cannot,
+    /// reports the cell's compile errors if it has any, or why the types are unknown.
+    fn analysed_variable_types(
+        &mut self,
+        user_code: &mut CodeBlock,
+        code_info: &UserCodeInfo,
+        state: &mut ContextState,
+        analysis_code: CodeBlock,
+    ) -> Result<(), Error> {
+        let Err(errors) = self.fix_variable_types(state, analysis_code) else {
+            return Ok(());
+        };
+        let mut check_res = self.check(user_code.clone(), state.clone(), code_info)?;
+        if !check_res.is_empty() {
+            // Do one round of trying to fix errors, otherwise code like the following can end
+            // up reporting `evcxr_display` not found. `fn foo<T: Default>() -> T
+            // {Default::default()} let v1 = foo(); "bar"`
+            let mut fixed = HashSet::new();
+            for error in &check_res {
+                self.attempt_to_fix_error(error, user_code, state, &mut fixed)?;
+            }
+            if !fixed.is_empty() {
+                check_res = self.check(user_code.clone(), state.clone(), code_info)?;
+            }
+            if !check_res.is_empty() {
+                return Err(Error::CompilationErrors(check_res));
+            }
+        }
+        Err(errors)
+    }
+
     fn fix_variable_types(
         &mut self,
         state: &mut ContextState,
         code: CodeBlock,
     ) -> Result<(), Error> {
-        let source = code.code_string();
-        if !crate::rust_analyzer::defines_variables(&source, "evcxr_analysis_wrapper") {
-            return Ok(());
-        }
-        self.analyzer.set_source(source)?;
+        self.analyzer.set_source(code.code_string())?;
         for (
             variable_name,
             VariableInfo {
@@ -878,16 +956,7 @@ impl EvalContext {
             // For now, we need to look for and escape any reserved words. This should probably in
             // theory be done in rust analyzer in a less hacky way.
             let type_name = replace_reserved_words_in_type(&type_name);
-            state
-                .variable_states
-                .entry(variable_name)
-                .or_insert_with(|| VariableState {
-                    type_name: String::new(),
-                    is_mut: is_mutable,
-                    move_state: VariableMoveState::New,
-                    definition_span: None,
-                })
-                .type_name = type_name;
+            state.set_variable_type(variable_name, is_mutable, type_name);
         }
         Ok(())
     }
@@ -1273,6 +1342,52 @@ pub struct ContextState {
 }
 
 impl ContextState {
+    /// Records the type of a variable the cell being run declares.
+    fn set_variable_type(&mut self, variable_name: String, is_mut: bool, type_name: String) {
+        self.variable_states
+            .entry(variable_name)
+            .or_insert_with(|| VariableState {
+                type_name: String::new(),
+                is_mut,
+                move_state: VariableMoveState::New,
+                definition_span: None,
+            })
+            .type_name = type_name;
+    }
+
+    /// Stores each variable the cell declares as its written type or, without one, as
+    /// the probe's type, for rustc to name.
+    fn start_type_probe(
+        &mut self,
+        declared: Vec<type_probe::Declared>,
+        scopes: Vec<String>,
+    ) -> type_probe::Probe {
+        let mut probed = Vec::new();
+        for declared in declared {
+            if declared.name == "evcxr_variable_store" {
+                continue;
+            }
+            let type_name = declared.explicit_type.unwrap_or_else(|| {
+                if !probed.contains(&declared.name) {
+                    probed.push(declared.name.clone());
+                }
+                type_probe::PROBE_TYPE.to_owned()
+            });
+            let type_name = replace_reserved_words_in_type(&type_name);
+            self.set_variable_type(declared.name, declared.is_mut, type_name);
+        }
+        type_probe::Probe::new(probed, scopes)
+    }
+
+    /// Gives the probed variables the types a failed compile taught.
+    fn apply_probed_types(&mut self, types: Vec<(String, String)>) {
+        for (variable, type_name) in types {
+            if let Some(state) = self.variable_states.get_mut(&variable) {
+                state.type_name = replace_reserved_words_in_type(&type_name);
+            }
+        }
+    }
+
     fn new(config: Config) -> ContextState {
         ContextState {
             items_by_name: HashMap::new(),

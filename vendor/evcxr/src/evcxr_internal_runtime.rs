@@ -12,6 +12,11 @@
 pub const VARIABLE_CHANGED_TYPE: &str = "EVCXR_VARIABLE_CHANGED_TYPE:";
 pub const USER_ERROR_OCCURRED: &str = "EVCXR_ERROR_OCCURRED";
 
+/// The type evcxr first stores a new variable as while it learns the variable's real type
+/// from rustc's error (`type_probe.rs`): no value has it.
+#[allow(dead_code)]
+pub enum TypeProbe {}
+
 pub struct VariableStore {
     variables: std::collections::HashMap<String, Box<dyn std::any::Any + 'static>>,
 }

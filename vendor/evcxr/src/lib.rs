@@ -27,6 +27,7 @@ mod runtime;
 mod rust_analyzer;
 mod statement_splitter;
 mod toml_parse;
+mod type_probe;
 mod use_trees;
 
 pub use crate::command_context::CommandContext;

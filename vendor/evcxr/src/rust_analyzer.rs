@@ -102,6 +102,13 @@ impl RustAnalyzer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether a warm-up is still running: any analysis asked for now would wait for it.
+    pub(crate) fn is_priming(&self) -> bool {
+        self.priming
+            .as_ref()
+            .is_some_and(|priming| !priming.is_finished())
+    }
+
     /// Sets what the analysis sees of a dependency's dependencies; takes effect at the
     /// next change of the source.
     pub(crate) fn set_scope(&mut self, scope: crate::analysis_graph::Scope) {
@@ -544,25 +551,6 @@ fn completion_config() -> ra_ide::CompletionConfig<'static> {
         ra_fixture: RaFixtureConfig::default(),
         add_colons_to_module: true,
     }
-}
-
-/// Whether the body of `function_name` in `source` has a `let` at its top level: the only
-/// statements whose variables `RustAnalyzer::top_level_variables` reports. Syntax alone
-/// answers this, so a cell that defines no variable needs no semantic analysis.
-pub(crate) fn defines_variables(source: &str, function_name: &str) -> bool {
-    use ra_ap_syntax::ast::HasModuleItem;
-    use ra_ap_syntax::ast::HasName;
-    let file = ast::SourceFile::parse(source, EDITION).tree();
-    file.items().any(|item| match item {
-        ast::Item::Fn(function) => {
-            function.name().is_some_and(|n| n.text() == function_name)
-                && function.body().is_some_and(|body| {
-                    body.statements()
-                        .any(|statement| matches!(statement, ast::Stmt::LetStmt(_)))
-                })
-        }
-        _ => false,
-    })
 }
 
 /// If `pat` represents a variable that is being defined, then record it in `result` and return
