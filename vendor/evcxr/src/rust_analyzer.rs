@@ -707,9 +707,10 @@ mod test {
     fn get_variable_types() -> Result<()> {
         let tmpdir = tempfile::tempdir()?;
         let mut ra = RustAnalyzer::new(tmpdir.path())?;
-        ra.with_sysroot = false;
+        ra.project().with_sysroot = false;
+        let cargo_toml = ra.project().cargo_toml_filename();
         std::fs::write(
-            ra.cargo_toml_filename().to_path_buf(),
+            cargo_toml,
             r#"
             [package]
             name = "foo"
