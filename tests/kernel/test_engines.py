@@ -228,6 +228,66 @@ def test_the_runtime_on_the_engines(kc, tmp_path):
     wait_gone(pids.values())
 
 
+def test_a_load_balanced_map_of_an_engine_function(kernel):
+    """ipyparallel's `lview.map(f, items)` with `f` defined on the engines: each task runs
+    once, on the engine free first; a panicking task is that task's error; an interrupt
+    stops the engines taking tasks and keeps both the notebook's and the engines' state."""
+    km, kc = kernel
+    ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
+    ok(kc, "let kept = 42;")
+    # Rank 0 is slow: the other takes most tasks (load balancing, not a fixed split).
+    ok(kc, ":px --engines
+fn slow_square(x: u64) -> (u64, usize) {
+"
+           "    if rank() == 0 { std::thread::sleep(std::time::Duration::from_millis(200)); }
+"
+           "    if x == 13 { panic!(\"unlucky {x}\"); }
+"
+           "    (x * x, rank())
+}")
+    reply, outputs = run(kc, 'let squares: Vec<(u64, usize)> = engines().map("slow_square", 0..12u64)?;
+'
+                             "squares.iter().filter(|(_, rank)| *rank == 1).count()")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert int(text(outputs)) >= 8, text(outputs)
+    bars = [m for _, m in outputs if m["msg_type"] in ("display_data", "update_display_data")]
+    assert bars and "12/12" in bars[-1]["content"]["data"]["text/plain"], bars
+    assert text(ok(kc, "squares.iter().map(|(s, _)| *s).sum::<u64>()")) == str(sum(x * x for x in range(12)))
+    # Items cross as serde values of the owned type (`&str` arrives as `String`).
+    ok(kc, ":px --engines fn shout(s: String) -> String { s.to_uppercase() }")
+    assert text(ok(kc, 'engines().map::<_, String>("shout", ["a", "bc"])?')) == '["A", "BC"]'
+
+    reply, _ = run(kc, 'engines().map::<_, (u64, usize)>("slow_square", 10..16u64)?')
+    content = reply["content"]
+    assert content["status"] == "error", content
+    assert "task 3" in content["evalue"] and "unlucky 13" in content["evalue"], content
+    for cell, expected in [
+        ('engines().map::<_, u64>("no_such_fn", 0..2u64)?', "map `no_such_fn` on the engines: "),
+        ('engines().map::<_, u64>("not a path", 0..2u64)?', "`not a path` is not a function's name"),
+        ('engines().map::<_, String>("slow_square", 0..2u64)?', "cannot be read as a"),
+    ]:
+        reply, _ = run(kc, cell)
+        assert reply["content"]["status"] == "error", cell
+        assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
+
+    ok(kc, ":px --engines let still_here = rank() + 100;")
+    msg_id = kc.execute('let long: Vec<(u64, usize)> = engines().map("slow_square", 20..400u64)?;')
+    time.sleep(4)
+    km.interrupt_kernel()
+    while True:
+        reply = kc.get_shell_msg(timeout=60)
+        if reply["parent_header"]["msg_id"] == msg_id:
+            break
+    assert reply["content"]["status"] == "error", reply["content"]
+    assert reply["content"]["ename"] == "KeyboardInterrupt" or "nterrupt" in reply["content"]["evalue"], reply["content"]
+    assert text(ok(kc, "kept")) == "42"
+    assert text(ok(kc, ":px --engines still_here")) == "Out[0]: 100\nOut[1]: 101"
+    assert text(ok(kc, 'engines().map::<_, (u64, usize)>("slow_square", 0..2u64)?.len()')) == "2"
+    pids = engine_pids(kc)
+    ok(kc, ":engines stop")
+    wait_gone(pids.values())
+
+
 def busy_cell_then(kc, action, ranks=2):
     """Starts a busy engine cell, does `action` once every rank runs it, returns (reply,
     outputs)."""

@@ -152,7 +152,10 @@ pub fn emit(event: &Event) -> bool {
 /// What the runtime asks of the kernel about the engines. The values themselves cross
 /// as `postcard` files in the engines' transfer directory (named in every
 /// [`EngineReply::Ok`]): `push/all` (one value for every engine) or `push/R` (engine R's
-/// own), written by the runtime before a push; `pull/R`, written by engine R for a pull.
+/// own), written by the runtime before a push; `pull/R`, written by engine R for a pull;
+/// for a map, `map/items/I` (task I's item, by the runtime), `map/claims/I` (created by
+/// the engine that takes task I), `map/results/I` or `map/failed/I` (by that engine) and
+/// `map/abort` (by the runtime, to stop the engines taking tasks).
 /// The files never leave this host, so nothing is copied through the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -173,6 +176,14 @@ pub enum EngineRequest {
     Pull {
         /// The variable's name.
         name: String,
+    },
+    /// Have the engines run `function` (defined in an engine cell) on each of the
+    /// `items` files in `map/items/`, each task taken by the first engine free for it.
+    Map {
+        /// The function's path, as the engines' cells name it.
+        function: String,
+        /// `std::any::type_name` of an item, as for [`EngineRequest::Push`].
+        type_name: String,
     },
 }
 

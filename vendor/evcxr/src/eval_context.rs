@@ -62,6 +62,8 @@ pub struct EvalContext {
     analyzer: RustAnalyzer,
     /// Where a type probe looks for a bare name rustc printed (type_probe.rs).
     type_probe_scopes: Vec<String>,
+    /// The types probes learned, by the analysis source of their cell.
+    probed_types: HashMap<String, Vec<(String, String)>>,
     initial_config: Config,
 }
 
@@ -445,6 +447,7 @@ impl EvalContext {
             stdout_sender,
             analyzer,
             type_probe_scopes: Vec::new(),
+            probed_types: HashMap::new(),
             initial_config,
         };
         let outputs = EvalContextOutputs {
@@ -730,15 +733,20 @@ impl EvalContext {
         // A cell whose top-level `let`s bind no name needs no types. While rust-analyzer
         // warms up, rustc names the new variables' types (type_probe.rs); `before_probe` is
         // what the cell goes back to if the probe gives up.
-        let declared = type_probe::declared_variables(
-            &analysis_code.code_string(),
-            "evcxr_analysis_wrapper",
-        );
+        let analysis_source = analysis_code.code_string();
+        let declared = type_probe::declared_variables(&analysis_source, "evcxr_analysis_wrapper");
         let mut probe = None;
         let before_probe = state.variable_states.clone();
         if !declared.is_empty() {
             if self.analyzer.is_priming() {
-                probe = Some(state.start_type_probe(declared, self.type_probe_scopes.clone()));
+                let scopes = self.type_probe_scopes.clone();
+                let mut started = state.start_type_probe(declared, scopes);
+                // The same source (cell and earlier variables' types) has the same types.
+                if let Some(types) = self.probed_types.get(&analysis_source) {
+                    started.assume(types);
+                    state.apply_probed_types(types.clone());
+                }
+                probe = Some(started);
             } else {
                 let analysis_code = analysis_code.clone();
                 self.analysed_variable_types(&mut user_code, code_info, state, analysis_code)?;
@@ -763,6 +771,9 @@ impl EvalContext {
             );
             match result {
                 Ok(execution_artifacts) => {
+                    if let Some(probe) = probe {
+                        self.remember_probed_types(analysis_source, probe);
+                    }
                     return Ok(execution_artifacts.output);
                 }
 
@@ -860,6 +871,16 @@ impl EvalContext {
         self.module.write_cargo_toml(state)?;
         self.module.write_config_toml(state)?;
         Ok(())
+    }
+
+    /// Keeps the types a probe learned for `analysis_source`, so that running the cell
+    /// again (with the same earlier variables) needs no probe compile.
+    fn remember_probed_types(&mut self, analysis_source: String, probe: type_probe::Probe) {
+        const REMEMBERED: usize = 256;
+        if self.probed_types.len() >= REMEMBERED {
+            self.probed_types.clear();
+        }
+        self.probed_types.insert(analysis_source, probe.into_types());
     }
 
     /// Mends what a failed compile of a probed cell (type_probe.rs) reports: the

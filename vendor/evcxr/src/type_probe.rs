@@ -156,6 +156,20 @@ impl Probe {
         }
     }
 
+    /// Takes `types` (from an earlier probe of the same source) as learned.
+    pub(crate) fn assume(&mut self, types: &[(String, String)]) {
+        for (variable, type_name) in types {
+            if let Some(entry) = self.types.iter_mut().find(|(v, _)| v == variable) {
+                entry.1.clone_from(type_name);
+            }
+        }
+    }
+
+    /// The variables' types, once the cell compiled with them.
+    pub(crate) fn into_types(self) -> Vec<(String, String)> {
+        self.types
+    }
+
     /// What `errors` (a failed compile of the cell) teach: the new type of each variable
     /// whose type they change, and the errors that are not about a probed type (for
     /// evcxr's own mending, or the user's). `None` once the probe has cost enough compiles.

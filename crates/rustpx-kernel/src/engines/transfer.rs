@@ -1,12 +1,13 @@
-//! The kernel's side of `rustpx::engines` (push, scatter, pull, gather): a unix socket
-//! that the notebook's runtime asks while its cell runs.
+//! The kernel's side of `rustpx::engines` (push, scatter, pull, gather, map): a unix
+//! socket that the notebook's runtime asks while its cell runs.
 //!
 //! A value crosses as a `postcard` file in the engines' transfer directory (its layout is
 //! `rustpx::protocol::EngineRequest`'s), never through the kernel. To push, the runtime
 //! writes the file and the kernel runs, on the engines' context, one cell that declares
 //! the variable with the notebook value's type (see [`super::engine_type`]) and reads it
 //! (`rustpx_mpi::transfer::take`); to pull, a cell that writes every engine's value
-//! (`rustpx_mpi::transfer::put`) for the runtime to read. The cells
+//! (`rustpx_mpi::transfer::put`) for the runtime to read; to map, a cell that runs
+//! `rustpx::engines::run_tasks` with the user's function on every engine. The cells
 //! are the same for the same name and type, so evcxr's cache of unchanged cells runs a
 //! repeated push or pull without compiling it again.
 
@@ -93,7 +94,26 @@ impl Engines {
                 parts,
             } => self.push(name, type_name, *parts, cell),
             EngineRequest::Pull { name } => self.pull(name, cell),
+            EngineRequest::Map {
+                function,
+                type_name,
+            } => self.map(function, type_name, cell),
         }
+    }
+
+    /// Runs `function` on the items in `map/items/` on every engine, each engine taking
+    /// the next task no engine has taken (`rustpx::engines::run_tasks`).
+    fn map(&mut self, function: &str, type_name: &str, cell: &SharedCell) -> Result<(), String> {
+        let what = format!("map `{function}` on the engines");
+        let path = syn::parse_str::<syn::Path>(function)
+            .map_err(|_| format!("{what}: `{function}` is not a function's name"))?;
+        let ty = engine_type(type_name).map_err(|e| format!("{what}: {e}"))?;
+        let transfer = self.transfer.display().to_string();
+        let code = quote!(
+            rustpx::engines::run_tasks(#transfer, rustpx_mpi::rank(), |item: #ty| #path(item))?;
+        );
+        self.run_quietly(&render(&code), cell)
+            .map_err(|e| format!("{what}: {e}"))
     }
 
     /// Defines `name` on every engine from the runtime's `parts` files: one for all, or

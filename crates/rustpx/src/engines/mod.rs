@@ -34,6 +34,9 @@ use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+mod tasks;
+pub use tasks::run_tasks;
+
 /// Why moving a value to or from the engines failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -63,6 +66,16 @@ pub enum EngineError {
         name: String,
         /// The engine (MPI rank).
         rank: usize,
+        /// The type asked for.
+        type_name: &'static str,
+        /// serde's reason.
+        message: String,
+    },
+    /// A map's result is not of the type asked for.
+    #[error("the result of task {task} cannot be read as a `{type_name}`: {message}")]
+    Result {
+        /// The task (the item's position).
+        task: usize,
         /// The type asked for.
         type_name: &'static str,
         /// serde's reason.
@@ -108,6 +121,7 @@ impl EngineView {
     /// ```
     pub fn push<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
         let _one_at_a_time = TRANSFER.lock();
+        tasks::settle();
         let (_, dir) = ask(&EngineRequest::Size)?;
         write_part(name, &dir.join("push").join("all"), value)?;
         let request = EngineRequest::Push {
@@ -134,6 +148,7 @@ impl EngineView {
         S::Part: Serialize,
     {
         let _one_at_a_time = TRANSFER.lock();
+        tasks::settle();
         let (engines, dir) = ask(&EngineRequest::Size)?;
         for (rank, part) in data.split_into(engines).iter().enumerate() {
             write_part(name, &dir.join("push").join(rank.to_string()), part)?;
@@ -155,6 +170,7 @@ impl EngineView {
     /// ```
     pub fn pull<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, Error> {
         let _one_at_a_time = TRANSFER.lock();
+        tasks::settle();
         let (engines, dir) = ask(&EngineRequest::Pull { name: name.into() })?;
         (0..engines)
             .map(|rank| read_part(name, rank, &dir.join("pull").join(rank.to_string())))
@@ -171,6 +187,34 @@ impl EngineView {
     /// ```
     pub fn gather<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, Error> {
         Ok(self.pull::<Vec<T>>(name)?.into_iter().flatten().collect())
+    }
+
+    /// `function(item)` for every item, in item order, run on the engines with load
+    /// balancing (ipyparallel's `load_balanced_view().map`): `function` is defined in an
+    /// engine cell (`:px --engines fn locate(path: String) -> usize { … }`) and takes an
+    /// item by value; each engine takes the next task no engine has taken. Items and
+    /// results cross as serde values (an item arrives as the owned type of `T`, as for
+    /// [`push`](Self::push)). A progress bar shows while it runs; a task that panics is a
+    /// [`TaskError`](crate::TaskError) naming the task, the engine and the message, and
+    /// the others still run; an interrupt stops the engines taking tasks and returns
+    /// [`Error::Interrupted`], the engines finishing the tasks they run.
+    ///
+    /// ```no_run
+    /// // After `:px --engines fn square(x: u64) -> u64 { x * x }`:
+    /// let squares: Vec<u64> = rustpx::engines::engines().map("square", 0..10u64)?;
+    /// assert_eq!(squares[3], 9);
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    pub fn map<T, R>(
+        &self,
+        function: &str,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<Vec<R>, Error>
+    where
+        T: Serialize,
+        R: DeserializeOwned,
+    {
+        tasks::map(function, items)
     }
 }
 
