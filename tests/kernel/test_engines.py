@@ -236,17 +236,11 @@ def test_a_load_balanced_map_of_an_engine_function(kernel):
     ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
     ok(kc, "let kept = 42;")
     # Rank 0 is slow: the other takes most tasks (load balancing, not a fixed split).
-    ok(kc, ":px --engines
-fn slow_square(x: u64) -> (u64, usize) {
-"
-           "    if rank() == 0 { std::thread::sleep(std::time::Duration::from_millis(200)); }
-"
-           "    if x == 13 { panic!(\"unlucky {x}\"); }
-"
-           "    (x * x, rank())
-}")
-    reply, outputs = run(kc, 'let squares: Vec<(u64, usize)> = engines().map("slow_square", 0..12u64)?;
-'
+    ok(kc, ":px --engines\nfn slow_square(x: u64) -> (u64, usize) {\n"
+           "    if rank() == 0 { std::thread::sleep(std::time::Duration::from_millis(200)); }\n"
+           "    if x == 13 { panic!(\"unlucky {x}\"); }\n"
+           "    (x * x, rank())\n}")
+    reply, outputs = run(kc, 'let squares: Vec<(u64, usize)> = engines().map("slow_square", 0..12u64)?;\n'
                              "squares.iter().filter(|(_, rank)| *rank == 1).count()")
     assert reply["content"]["status"] == "ok", reply["content"]
     assert int(text(outputs)) >= 8, text(outputs)
@@ -270,16 +264,19 @@ fn slow_square(x: u64) -> (u64, usize) {
         assert reply["content"]["status"] == "error", cell
         assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
 
-    ok(kc, ":px --engines let still_here = rank() + 100;")
-    msg_id = kc.execute('let long: Vec<(u64, usize)> = engines().map("slow_square", 20..400u64)?;')
-    time.sleep(4)
+    ok(kc, ":px --engines\nlet still_here = rank() + 100;\n"
+           "fn slow(x: u64) -> u64 { std::thread::sleep(std::time::Duration::from_millis(100)); x }")
+    msg_id = kc.execute('let long: Vec<u64> = engines().map("slow", 0..400u64)?;')
+    time.sleep(3)
     km.interrupt_kernel()
+    interrupted = time.monotonic()
     while True:
         reply = kc.get_shell_msg(timeout=60)
         if reply["parent_header"]["msg_id"] == msg_id:
             break
     assert reply["content"]["status"] == "error", reply["content"]
     assert reply["content"]["ename"] == "KeyboardInterrupt" or "nterrupt" in reply["content"]["evalue"], reply["content"]
+    assert time.monotonic() - interrupted < 2, "the cell waited for the engines' tasks"
     assert text(ok(kc, "kept")) == "42"
     assert text(ok(kc, ":px --engines still_here")) == "Out[0]: 100\nOut[1]: 101"
     assert text(ok(kc, 'engines().map::<_, (u64, usize)>("slow_square", 0..2u64)?.len()')) == "2"

@@ -240,12 +240,22 @@ fn write_part<T: Serialize + ?Sized>(
 fn read_part<T: DeserializeOwned>(name: &str, rank: usize, path: &Path) -> Result<T, EngineError> {
     let bytes = std::fs::read(path).map_err(|e| file_error(path, &e))?;
     let _ = std::fs::remove_file(path);
-    postcard::from_bytes(&bytes).map_err(|e| EngineError::Decode {
+    decode(&bytes).map_err(|message| EngineError::Decode {
         name: name.into(),
         rank,
         type_name: type_name::<T>(),
-        message: e.to_string(),
+        message,
     })
+}
+
+/// The value `bytes` hold, all of them: postcard reads what the type needs and would
+/// take the first bytes of another type's value for one of this type.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(format!("{} bytes are left over", rest.len())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn file_error(path: &Path, error: &std::io::Error) -> EngineError {

@@ -12,7 +12,7 @@
 //! [`Error::Interrupted`]. Results are written to a temporary name and renamed, so a file
 //! the notebook sees is whole.
 
-use super::{EngineError, TRANSFER, ask, file_error};
+use super::{EngineError, TRANSFER, ask, decode, file_error};
 use crate::progress::{self, Progress};
 use crate::protocol::EngineRequest;
 use crate::{Error, TaskError, TaskErrorKind, TaskErrors};
@@ -170,12 +170,12 @@ fn collect<R: DeserializeOwned>(dir: &MapDir, total: usize) -> Result<Vec<R>, Er
     let mut errors = Vec::new();
     for task in 0..total {
         match std::fs::read(dir.file("results", task)) {
-            Ok(bytes) => match postcard::from_bytes(&bytes) {
+            Ok(bytes) => match decode(&bytes) {
                 Ok(value) => results.push(value),
-                Err(e) => Err(EngineError::Result {
+                Err(message) => Err(EngineError::Result {
                     task,
                     type_name: type_name::<R>(),
-                    message: e.to_string(),
+                    message,
                 })?,
             },
             Err(_) => errors.push(failure(dir, task)),
