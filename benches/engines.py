@@ -9,7 +9,8 @@ every engine and pulling every engine's copy back, rustpx (`engines().push`/`pul
 the Jupyter protocol) against ipyparallel (`dview.push`/`pull` of the same bytes as a
 numpy array, from this process), and ipyparallel's own start to the first result. Last,
 seed 000's feature location over notebook 01's 32 frames (its own `locate`, frames decoded
-where they are located): on 2 engines (one thread each, half the frames each), on 2 worker
+where they are located): on 2 engines (one thread each, half the frames each), on 2
+engines as a load-balanced map over the frames' paths (`engines().map`), on 2 worker
 threads of the notebook, and with trackpy on 2 ipyparallel engines, best of 3 each. A
 rustpx cell is timed from its execute_request to its execute_reply; round trips and
 transfers are the median of --rounds runs after one untimed run. rustpx is the kernel
@@ -139,9 +140,15 @@ def rustpx_location(kc):
               "let view = Client::local(1)?.load_balanced_view();")
     engines = best_of_3(kc, ":px --engines\nlet n: usize = view.map(&mine, curried_locate)?.iter().map(Vec::len).sum();")
     on_engines = shown(kc, 'engines().pull::<usize>("n")?.iter().sum::<usize>()')
+    # ipyparallel's way: a load-balanced map of an engine function, here over the paths.
+    timed(kc, ":px --engines\nfn locate_path(path: String) -> usize {\n"
+              "    curried_locate(ImageSequence::open(&path).unwrap().gray().get(0).unwrap()).len()\n}")
+    timed(kc, "let paths: Vec<String> = frames.paths().iter().map(|p| p.display().to_string()).collect();")
+    mapped = best_of_3(kc, 'let counts: Vec<usize> = engines().map("locate_path", paths.clone())?;')
+    by_map = shown(kc, "counts.iter().sum::<usize>()")
     timed(kc, ":engines stop")
     frames_dir = shown(kc, "frames_dir.display().to_string()").strip('"')
-    return threads, engines, frames_dir, found_threads, on_engines
+    return threads, engines, mapped, frames_dir, found_threads, on_engines, by_map
 
 
 def trackpy_ipyparallel(frames_dir):
@@ -198,10 +205,11 @@ def main():
               f"{moved / theirs:>9.0f} MB/s {theirs:>4.2f}s  {ours / theirs:>5.2f}x")
     print(f"(MB/s: the {moved} MB that reach or leave the engines over the median time; "
           "ratio: rustpx's time over ipyparallel's)")
-    threads, engines, frames_dir, n_threads, n_engines = location
+    threads, engines, mapped, frames_dir, n_threads, n_engines, n_mapped = location
     tp_time, tp_found, n_frames = trackpy_ipyparallel(frames_dir)
     print(f"\nfeature location, {n_frames} frames of notebook 01, 2 of each (best of 3)")
     for what, took, found in [("rustpx, 2 engines", engines, n_engines),
+                              ("rustpx, 2 engines, map over paths", mapped, n_mapped),
                               ("rustpx, 2 worker threads", threads, n_threads),
                               ("trackpy + ipyparallel, 2 engines", tp_time, tp_found)]:
         print(f"{what:<34} {took:>6.2f} s  {tp_time / took:>5.1f}x trackpy+ipyparallel  "

@@ -264,6 +264,17 @@ def test_a_load_balanced_map_of_an_engine_function(kernel):
         assert reply["content"]["status"] == "error", cell
         assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
 
+    # A task past its time limit fails as timed out; the call returns without waiting for it.
+    ok(kc, ":px --engines\nfn stuck(x: u64) -> u64 {\n"
+           "    if x == 2 { std::thread::sleep(std::time::Duration::from_secs(4)); }\n    x\n}")
+    began = time.monotonic()
+    reply, _ = run(kc, "engines().timeout(std::time::Duration::from_millis(500))"
+                       '.map::<_, u64>("stuck", 0..6u64)?')
+    assert time.monotonic() - began < 3.5, "the call waited for the timed-out task"
+    content = reply["content"]
+    assert content["status"] == "error" and "task 2" in content["evalue"], content
+    assert "time limit" in content["evalue"], content
+
     ok(kc, ":px --engines\nlet still_here = rank() + 100;\n"
            "fn slow(x: u64) -> u64 { std::thread::sleep(std::time::Duration::from_millis(100)); x }")
     msg_id = kc.execute('let long: Vec<u64> = engines().map("slow", 0..400u64)?;')

@@ -89,8 +89,9 @@ def test_a_cell_printing_100_mb(kernel):
 
     kernel_pid = km.provisioner.process.pid
     # rust-analyzer's first inference (hundreds of MB, run in the background from the
-    # kernel's start) is finished by a `let` first, so that it is not counted.
+    # kernel's start) is waited for by a completion first, so that it is not counted.
     assert value(kc, "let settled = 1; settled") == "1"
+    kc.complete("settled.cou", 11, reply=True, timeout=600)
     before, peak_before = memory_mb(kernel_pid)
     start = time.monotonic()
     reply = kc.execute_interactive(code, timeout=180, output_hook=count)

@@ -33,6 +33,7 @@ use std::any::type_name;
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 mod tasks;
 pub use tasks::run_tasks;
@@ -91,13 +92,13 @@ pub enum EngineError {
 /// # Ok::<(), rustpx::Error>(())
 /// ```
 pub fn engines() -> EngineView {
-    EngineView { _private: () }
+    EngineView { timeout: None }
 }
 
 /// A view of every engine (ipyparallel's `rc[:]` on the engines); see [`engines`].
 #[derive(Debug, Clone, Copy)]
 pub struct EngineView {
-    _private: (),
+    timeout: Option<Duration>,
 }
 
 impl EngineView {
@@ -214,7 +215,26 @@ impl EngineView {
         T: Serialize,
         R: DeserializeOwned,
     {
-        tasks::map(function, items)
+        tasks::map(function, items, self.timeout)
+    }
+
+    /// A copy whose [`map`](Self::map) tasks fail with
+    /// [`Timeout`](crate::TaskErrorKind::Timeout) when still running `limit` after an
+    /// engine took them, as with the thread views'
+    /// [`timeout`](crate::LoadBalancedView::timeout): the rest of the map is unaffected,
+    /// and the call returns once every other task is done (the engine running a
+    /// timed-out task finishes it but takes no other; the next transfer waits for it).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let view = rustpx::engines::engines().timeout(Duration::from_secs(30));
+    /// let counts: Vec<usize> = view.map("locate_path", ["a.png", "b.png"])?;
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    pub fn timeout(&self, limit: Duration) -> EngineView {
+        EngineView {
+            timeout: Some(limit),
+        }
     }
 }
 

@@ -10,7 +10,10 @@
 //! files for its progress bar while it waits. An interrupt writes `map/abort`: the
 //! engines finish the task they run and take no other, and the call returns
 //! [`Error::Interrupted`]. Results are written to a temporary name and renamed, so a file
-//! the notebook sees is whole.
+//! the notebook sees is whole. With a timeout, a task still running that long after its
+//! claim file was created fails as timed out, and once every other task has ended the
+//! call returns as after an interrupt (the engine finishes the late task; the next
+//! transfer waits for it).
 
 use super::{EngineError, TRANSFER, ask, decode, file_error};
 use crate::progress::{self, Progress};
@@ -19,6 +22,7 @@ use crate::{Error, TaskError, TaskErrorKind, TaskErrors};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::any::type_name;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -63,6 +67,11 @@ impl MapDir {
         std::fs::read_dir(self.0.join(kind)).map_or(0, Iterator::count)
     }
 
+    /// Whether task `task` has ended, with a result or a failure.
+    fn has_outcome(&self, task: usize) -> bool {
+        self.file("results", task).exists() || self.file("failed", task).exists()
+    }
+
     fn abort(&self) {
         let _ = std::fs::write(self.0.join("abort"), b"");
     }
@@ -81,7 +90,11 @@ impl MapDir {
 }
 
 /// The notebook's side of [`EngineView::map`](super::EngineView::map).
-pub(super) fn map<T, R>(function: &str, items: impl IntoIterator<Item = T>) -> Result<Vec<R>, Error>
+pub(super) fn map<T, R>(
+    function: &str,
+    items: impl IntoIterator<Item = T>,
+    timeout: Option<Duration>,
+) -> Result<Vec<R>, Error>
 where
     T: Serialize,
     R: DeserializeOwned,
@@ -105,25 +118,38 @@ where
         type_name: type_name::<T>().into(),
     };
     let asked = std::thread::spawn(move || ask(&request));
-    if wait(&dir, total, &asked)? {
+    let mut watch = Watch {
+        dir: &dir,
+        total,
+        timeout,
+        timed_out: BTreeSet::new(),
+    };
+    let ending = watch.wait(&asked)?;
+    let timed_out = watch.timed_out;
+    if ending == Ending::Answered {
+        finished(asked)?;
+    } else {
         // The engines finish the tasks they run before their cell ends; the notebook's
         // cell must not wait for that (the kernel kills a cell that ignores an
         // interrupt), so the next transfer does.
+        dir.abort();
         *UNFINISHED.lock() = Some(asked);
+    }
+    if ending == Ending::Interrupted {
         return Err(Error::Interrupted);
     }
-    finished(asked)?;
-    collect(&dir, total)
+    collect(&dir, total, &timed_out)
 }
 
 /// The kernel's answer to a map, once it has come.
 type Asked = std::thread::JoinHandle<Result<(usize, PathBuf), EngineError>>;
 
-/// A map the user interrupted, whose engine cell may still be running.
+/// A map that returned before its engine cell ended (interrupted, or waiting only for
+/// tasks that timed out).
 static UNFINISHED: parking_lot::Mutex<Option<Asked>> = parking_lot::Mutex::new(None);
 
-/// Waits for the engines to end an interrupted map: every transfer starts with it, as
-/// the files of the next one must not be taken for the last one's.
+/// Waits for the engines to end such a map: every transfer starts with it, as the files
+/// of the next one must not be taken for the last one's.
 pub(super) fn settle() {
     if let Some(asked) = UNFINISHED.lock().take() {
         let _ = finished(asked);
@@ -136,39 +162,111 @@ fn finished(asked: Asked) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Shows the map's progress until the kernel has answered or the user interrupts the
-/// cell (the engines are then told to stop); whether the user did.
-fn wait(dir: &MapDir, total: usize, asked: &Asked) -> Result<bool, Error> {
-    let started = Instant::now();
-    let snapshot = || {
-        let failed = dir.count("failed");
+/// How the wait for a map ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// The kernel answered: the engines ran every task.
+    Answered,
+    /// The user interrupted the cell.
+    Interrupted,
+    /// Every task ended except those that ran past the timeout.
+    TimedOut,
+}
+
+/// What the notebook sees of a running map.
+struct Watch<'d> {
+    dir: &'d MapDir,
+    total: usize,
+    timeout: Option<Duration>,
+    /// Tasks still running `timeout` after an engine took them.
+    timed_out: BTreeSet<usize>,
+}
+
+impl Watch<'_> {
+    /// Shows the map's progress until the kernel has answered, the user interrupts the
+    /// cell, or only timed-out tasks are left.
+    fn wait(&mut self, asked: &Asked) -> Result<Ending, Error> {
+        let started = Instant::now();
+        let mut ending = None;
+        let watch = std::cell::RefCell::new(self);
+        progress::show_while(
+            &|| watch.borrow().progress(started.elapsed()),
+            &mut |step: Duration| {
+                let mut watch = watch.borrow_mut();
+                watch.time_out();
+                ending = if asked.is_finished() {
+                    Some(Ending::Answered)
+                } else if crate::interrupt::take() {
+                    Some(Ending::Interrupted)
+                } else if !watch.timed_out.is_empty() && watch.ended() == watch.total {
+                    Some(Ending::TimedOut)
+                } else {
+                    None
+                };
+                if ending.is_none() {
+                    std::thread::sleep(step.min(Duration::from_millis(50)));
+                }
+                Ok(ending.is_some())
+            },
+        )?;
+        Ok(ending.unwrap_or(Ending::Answered))
+    }
+
+    /// Tasks with a result or a failure, timed-out ones included.
+    fn ended(&self) -> usize {
+        let late = self.timed_out.iter();
+        let still_running = late.filter(|&&task| !self.dir.has_outcome(task)).count();
+        self.dir.count("results") + self.dir.count("failed") + still_running
+    }
+
+    fn progress(&self, elapsed: Duration) -> Progress {
         Progress {
-            done: dir.count("results") + failed,
-            total,
-            failed,
-            elapsed: started.elapsed(),
+            done: self.ended(),
+            total: self.total,
+            failed: self.dir.count("failed") + self.timed_out.len(),
+            elapsed,
         }
-    };
-    let mut interrupted = false;
-    progress::show_while(&snapshot, &mut |step: Duration| {
-        if crate::interrupt::take() {
-            interrupted = true;
-            dir.abort();
+    }
+
+    /// Marks the tasks that have run longer than the timeout since an engine took them.
+    fn time_out(&mut self) {
+        let Some(limit) = self.timeout else { return };
+        let Ok(claims) = std::fs::read_dir(self.dir.0.join("claims")) else {
+            return;
+        };
+        for claim in claims.flatten() {
+            let Some(task) = claim.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let taken = claim.metadata().and_then(|m| m.modified());
+            let late = taken.is_ok_and(|t| t.elapsed().is_ok_and(|e| e > limit));
+            if late && !self.timed_out.contains(&task) && !self.dir.has_outcome(task) {
+                self.timed_out.insert(task);
+            }
         }
-        if interrupted || asked.is_finished() {
-            return Ok(true);
-        }
-        std::thread::sleep(step.min(Duration::from_millis(50)));
-        Ok(false)
-    })?;
-    Ok(interrupted)
+    }
 }
 
 /// Every task's result in item order, or every failure.
-fn collect<R: DeserializeOwned>(dir: &MapDir, total: usize) -> Result<Vec<R>, Error> {
+fn collect<R: DeserializeOwned>(
+    dir: &MapDir,
+    total: usize,
+    timed_out: &BTreeSet<usize>,
+) -> Result<Vec<R>, Error> {
     let mut results = Vec::with_capacity(total);
     let mut errors = Vec::new();
     for task in 0..total {
+        if timed_out.contains(&task) {
+            let rank = std::fs::read_to_string(dir.file("claims", task));
+            let rank = rank.ok().and_then(|r| r.parse().ok());
+            errors.push(TaskError::new(
+                rank,
+                task,
+                TaskErrorKind::Timeout,
+                "still running when its time limit ran out",
+            ));
+            continue;
+        }
         match std::fs::read(dir.file("results", task)) {
             Ok(bytes) => match decode(&bytes) {
                 Ok(value) => results.push(value),
@@ -235,7 +333,7 @@ where
         if dir.aborted() || !item.exists() {
             break;
         }
-        if !claim(&dir.file("claims", task))? {
+        if !claim(&dir.file("claims", task), rank)? {
             continue;
         }
         let outcome = std::fs::read(&item)
@@ -268,14 +366,20 @@ where
     Ok(())
 }
 
-/// Takes task `claim` for this engine; `false` if another engine took it first.
-fn claim(claim: &Path) -> Result<bool, EngineError> {
+/// Takes task `claim` for this engine (`rank`, written in the file for a timeout to
+/// name); `false` if another engine took it first.
+fn claim(claim: &Path, rank: usize) -> Result<bool, EngineError> {
+    use std::io::Write;
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(claim)
     {
-        Ok(_) => Ok(true),
+        Ok(mut file) => {
+            file.write_all(rank.to_string().as_bytes())
+                .map_err(|e| file_error(claim, &e))?;
+            Ok(true)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(file_error(claim, &e)),
     }
@@ -311,7 +415,7 @@ mod tests {
             }
         });
         assert_eq!(dir.count("claims"), 40);
-        let Err(Error::Tasks(errors)) = collect::<u64>(&dir, 40) else {
+        let Err(Error::Tasks(errors)) = collect::<u64>(&dir, 40, &BTreeSet::new()) else {
             panic!("task 13 failed")
         };
         let error = &errors.errors()[0];
@@ -321,8 +425,38 @@ mod tests {
         std::fs::remove_file(dir.file("failed", 13)).unwrap();
         dir.write("results", 13, &postcard::to_stdvec(&169u64).unwrap())
             .unwrap();
-        let squares: Vec<u64> = collect(&dir, 40).unwrap();
+        let squares: Vec<u64> = collect(&dir, 40, &BTreeSet::new()).unwrap();
         assert_eq!(squares, (0..40u64).map(|x| x * x).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_task_past_its_time_limit_is_a_timeout_naming_its_engine() {
+        let transfer = tempfile::tempdir().unwrap();
+        let dir = MapDir::new(transfer.path());
+        dir.reset().unwrap();
+        assert!(claim(&dir.file("claims", 0), 1).unwrap());
+        assert!(!claim(&dir.file("claims", 0), 0).unwrap());
+        assert!(claim(&dir.file("claims", 1), 0).unwrap());
+        dir.write("results", 1, &postcard::to_stdvec(&7u8).unwrap())
+            .unwrap();
+        let mut watch = Watch {
+            dir: &dir,
+            total: 2,
+            timeout: Some(Duration::from_millis(1)),
+            timed_out: BTreeSet::new(),
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        watch.time_out();
+        assert_eq!(watch.timed_out, BTreeSet::from([0]));
+        assert_eq!(watch.ended(), 2);
+        let Err(Error::Tasks(errors)) = collect::<u8>(&dir, 2, &watch.timed_out) else {
+            panic!("task 0 timed out")
+        };
+        let error = &errors.errors()[0];
+        assert_eq!(
+            (error.task, error.kind, error.worker),
+            (0, TaskErrorKind::Timeout, Some(1))
+        );
     }
 
     #[test]
@@ -341,7 +475,7 @@ mod tests {
             x
         })
         .unwrap();
-        let Err(Error::Tasks(errors)) = collect::<u32>(&dir, 5) else {
+        let Err(Error::Tasks(errors)) = collect::<u32>(&dir, 5, &BTreeSet::new()) else {
             panic!("tasks 2..5 never ran")
         };
         let untaken: Vec<_> = errors.iter().map(|e| (e.task, e.kind)).collect();
