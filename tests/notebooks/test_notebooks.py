@@ -185,5 +185,6 @@ def test_06_engines(run):
     assert out.value("(frame_ids.clone(), found.len())") == "Out[0]: ([0, 1, 2, 3], 160)\nOut[1]: ([4, 5, 6, 7], 160)"
     m = re.search(r"located 320 of 320 particles, mean error ([\d.]+) px", out.text)
     assert m and float(m.group(1)) < 0.2, out.text[-2000:]
+    assert "320 particles in 8 frames, located by a load-balanced map" in out.text
     assert "2 engines stopped" in out.text
     assert out.value("C1.dim()") == "(300, 150)"
