@@ -38,6 +38,14 @@ def streams(outputs):
     return "".join(m["content"]["text"] for m in of_type(outputs, "stream"))
 
 
+def fails_with(kc, cases):
+    """Each (cell, text) of `cases` fails with an error whose evalue contains the text."""
+    for cell, expected in cases:
+        reply, _ = run(kc, cell)
+        assert reply["content"]["status"] == "error", cell
+        assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
+
+
 def engine_pids(kc):
     """rank -> pid, from the `:engines` table."""
     rows = text(ok(kc, ":engines")).splitlines()[1:]
@@ -69,15 +77,12 @@ def test_engines_before_start_say_how_to_start(kc):
 
 
 def test_bad_options_are_clear_errors(kc):
-    for cell, expected in [
+    fails_with(kc, [
         (":engines start", "-n N is required"),
         (":engines start -n 0", "is not an engine count"),
         (":engines start -n 2 --hostfile /no/such/file", "--hostfile: /no/such/file"),
         (":px --engines --targets 0 1", "--targets is for the worker threads"),
-    ]:
-        reply, _ = run(kc, cell)
-        assert reply["content"]["status"] == "error", cell
-        assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
+    ])
 
 
 def test_two_engines_run_one_compiled_cell_each_with_its_own_variables(kc):
@@ -179,7 +184,7 @@ def test_values_move_between_the_notebook_and_the_engines(kc):
     ok(kc, 'engines().push("threshold", &vec![1u8, 2])?;')
     assert text(ok(kc, ":px --engines threshold.len()")) == "Out[0]: 2\nOut[1]: 2\nOut[2]: 2"
 
-    for cell, expected in [
+    fails_with(kc, [
         ('engines().pull::<usize>("no_such")?', "pull `no_such` from the engines: "),
         ('engines().pull::<String>("n_found")?',
          "`n_found` on engine 0 cannot be read as a `alloc::string::String`"),
@@ -187,10 +192,7 @@ def test_values_move_between_the_notebook_and_the_engines(kc):
         # A type of a crate the engines do not link.
         ('engines().push("v", &rustpx::serde_json::json!([1]))?',
          "push `v` to the engines as a `serde_json::Value`: "),
-    ]:
-        reply, _ = run(kc, cell)
-        assert reply["content"]["status"] == "error", cell
-        assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
+    ])
     # Nothing failed on the engines or in the notebook because of those.
     assert text(ok(kc, ":px --engines n_found")) == "Out[0]: 4\nOut[1]: 3\nOut[2]: 3"
     assert text(ok(kc, "kept")) == "42"
@@ -255,14 +257,11 @@ def test_a_load_balanced_map_of_an_engine_function(kernel):
     content = reply["content"]
     assert content["status"] == "error", content
     assert "task 3" in content["evalue"] and "unlucky 13" in content["evalue"], content
-    for cell, expected in [
+    fails_with(kc, [
         ('engines().map::<_, u64>("no_such_fn", 0..2u64)?', "map `no_such_fn` on the engines: "),
         ('engines().map::<_, u64>("not a path", 0..2u64)?', "`not a path` is not a function's name"),
         ('engines().map::<_, String>("slow_square", 0..2u64)?', "cannot be read as a"),
-    ]:
-        reply, _ = run(kc, cell)
-        assert reply["content"]["status"] == "error", cell
-        assert expected in reply["content"]["evalue"], (cell, reply["content"]["evalue"])
+    ])
 
     # A task past its time limit fails as timed out; the call returns without waiting for it.
     ok(kc, ":px --engines\nfn stuck(x: u64) -> u64 {\n"

@@ -389,17 +389,23 @@ fn claim(claim: &Path, rank: usize) -> Result<bool, EngineError> {
 mod tests {
     use super::*;
 
+    /// A transfer directory whose map has `items`, one task each.
+    fn map_of<T: Serialize>(items: impl IntoIterator<Item = T>) -> (tempfile::TempDir, MapDir) {
+        let transfer = tempfile::tempdir().unwrap();
+        let dir = MapDir::new(transfer.path());
+        dir.reset().unwrap();
+        for (task, item) in items.into_iter().enumerate() {
+            dir.write("items", task, &postcard::to_stdvec(&item).unwrap())
+                .unwrap();
+        }
+        (transfer, dir)
+    }
+
     /// Two engines (threads) share the tasks: each runs once, failures keep their rank,
     /// task and message, and the notebook reads results in item order.
     #[test]
     fn every_task_runs_once_on_some_engine() {
-        let transfer = tempfile::tempdir().unwrap();
-        let dir = MapDir::new(transfer.path());
-        dir.reset().unwrap();
-        for task in 0..40u64 {
-            dir.write("items", task as usize, &postcard::to_stdvec(&task).unwrap())
-                .unwrap();
-        }
+        let (transfer, dir) = map_of(0..40u64);
         std::thread::scope(|s| {
             for rank in 0..2 {
                 let path = transfer.path();
@@ -431,9 +437,7 @@ mod tests {
 
     #[test]
     fn a_task_past_its_time_limit_is_a_timeout_naming_its_engine() {
-        let transfer = tempfile::tempdir().unwrap();
-        let dir = MapDir::new(transfer.path());
-        dir.reset().unwrap();
+        let (_transfer, dir) = map_of([0u8, 1]);
         assert!(claim(&dir.file("claims", 0), 1).unwrap());
         assert!(!claim(&dir.file("claims", 0), 0).unwrap());
         assert!(claim(&dir.file("claims", 1), 0).unwrap());
@@ -461,13 +465,7 @@ mod tests {
 
     #[test]
     fn an_abort_leaves_the_rest_untaken() {
-        let transfer = tempfile::tempdir().unwrap();
-        let dir = MapDir::new(transfer.path());
-        dir.reset().unwrap();
-        for task in 0..5u32 {
-            dir.write("items", task as usize, &postcard::to_stdvec(&task).unwrap())
-                .unwrap();
-        }
+        let (transfer, dir) = map_of(0..5u32);
         run_tasks(transfer.path(), 0, |x: u32| {
             if x == 1 {
                 dir.abort();
