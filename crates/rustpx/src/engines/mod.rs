@@ -122,7 +122,7 @@ impl EngineView {
     /// ```
     pub fn push<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
         let _one_at_a_time = TRANSFER.lock();
-        tasks::settle();
+        tasks::settle()?;
         let (_, dir) = ask(&EngineRequest::Size)?;
         write_part(name, &dir.join("push").join("all"), value)?;
         let request = EngineRequest::Push {
@@ -149,7 +149,7 @@ impl EngineView {
         S::Part: Serialize,
     {
         let _one_at_a_time = TRANSFER.lock();
-        tasks::settle();
+        tasks::settle()?;
         let (engines, dir) = ask(&EngineRequest::Size)?;
         for (rank, part) in data.split_into(engines).iter().enumerate() {
             write_part(name, &dir.join("push").join(rank.to_string()), part)?;
@@ -171,7 +171,7 @@ impl EngineView {
     /// ```
     pub fn pull<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, Error> {
         let _one_at_a_time = TRANSFER.lock();
-        tasks::settle();
+        tasks::settle()?;
         let (engines, dir) = ask(&EngineRequest::Pull { name: name.into() })?;
         (0..engines)
             .map(|rank| read_part(name, rank, &dir.join("pull").join(rank.to_string())))

@@ -100,7 +100,7 @@ where
     R: DeserializeOwned,
 {
     let _one_at_a_time = TRANSFER.lock();
-    settle();
+    settle()?;
     let (_, transfer) = ask(&EngineRequest::Size)?;
     let dir = MapDir::new(&transfer);
     dir.reset()?;
@@ -149,11 +149,23 @@ type Asked = std::thread::JoinHandle<Result<(usize, PathBuf), EngineError>>;
 static UNFINISHED: parking_lot::Mutex<Option<Asked>> = parking_lot::Mutex::new(None);
 
 /// Waits for the engines to end such a map: every transfer starts with it, as the files
-/// of the next one must not be taken for the last one's.
-pub(super) fn settle() {
-    if let Some(asked) = UNFINISHED.lock().take() {
-        let _ = finished(asked);
+/// of the next one must not be taken for the last one's. An interrupt ends the wait (the
+/// next transfer waits again).
+pub(super) fn settle() -> Result<(), Error> {
+    let mut unfinished = UNFINISHED.lock();
+    while let Some(asked) = unfinished.take() {
+        if asked.is_finished() {
+            // Its error (the engines' cell failed after the call returned) is no one's now.
+            let _ = finished(asked);
+        } else if crate::interrupt::take() {
+            *unfinished = Some(asked);
+            return Err(Error::Interrupted);
+        } else {
+            *unfinished = Some(asked);
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+    Ok(())
 }
 
 fn finished(asked: Asked) -> Result<(), EngineError> {
