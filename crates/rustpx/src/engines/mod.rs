@@ -1,5 +1,7 @@
 //! The MPI engines seen from the notebook: moving values between the notebook and the
-//! engines' variables, as ipyparallel's `DirectView.push`/`pull`/`scatter`/`gather` do.
+//! engines' variables, as ipyparallel's `DirectView.push`/`pull`/`scatter`/`gather` do,
+//! and mapping a function the engines define over the notebook's items with load
+//! balancing ([`EngineView::map`], its protocol in `tasks.rs`).
 //!
 //! Engines are processes of their own (`:engines start -n N`, code run on them with
 //! `:px --engines`), so values cross as bytes: serialized with serde (`postcard`) here,
