@@ -729,16 +729,15 @@ impl EvalContext {
         callbacks: &mut EvalCallbacks,
     ) -> Result<EvalOutputs, Error> {
         self.write_cargo_toml(state)?;
-        let analysis_code = state.analysis_code(user_code.clone());
+        let analysis_source = state.analysis_code(user_code.clone()).code_string();
         // A cell whose top-level `let`s bind no name needs no types. While rust-analyzer
-        // warms up, rustc names the new variables' types (type_probe.rs); `before_probe` is
-        // what the cell goes back to if the probe gives up.
-        let analysis_source = analysis_code.code_string();
+        // warms up, rustc names the new variables' types (type_probe.rs), and the probe keeps
+        // the variables as they were before it, to go back to if it gives up.
         let declared = type_probe::declared_variables(&analysis_source, "evcxr_analysis_wrapper");
         let mut probe = None;
-        let before_probe = state.variable_states.clone();
         if !declared.is_empty() {
             if self.analyzer.is_priming() {
+                let before = state.variable_states.clone();
                 let scopes = self.type_probe_scopes.clone();
                 let mut started = state.start_type_probe(declared, scopes);
                 // The same source (cell and earlier variables' types) has the same types.
@@ -746,10 +745,10 @@ impl EvalContext {
                     started.assume(types);
                     state.apply_probed_types(types.clone());
                 }
-                probe = Some(started);
+                probe = Some((started, before));
             } else {
-                let analysis_code = analysis_code.clone();
-                self.analysed_variable_types(&mut user_code, code_info, state, analysis_code)?;
+                let source = analysis_source.clone();
+                self.analysed_variable_types(&mut user_code, code_info, state, source)?;
             }
         }
         // In some circumstances we may need a few tries before we get the code right. Note that
@@ -771,32 +770,25 @@ impl EvalContext {
             );
             match result {
                 Ok(execution_artifacts) => {
-                    if let Some(probe) = probe {
+                    if let Some((probe, _)) = probe {
                         self.remember_probed_types(analysis_source, probe);
                     }
                     return Ok(execution_artifacts.output);
                 }
 
-                Err(Error::CompilationErrors(errors)) if probe.is_some() => {
-                    let probing = match probe.as_mut() {
-                        Some(probe) => self.mend_probed(probe, &errors, &mut user_code, state)?,
-                        None => false,
-                    };
-                    if probing {
-                        phases.phase_complete("Type probe");
-                    } else {
-                        phases.phase_complete("Type probe, left to rust-analyzer");
-                        probe = None;
-                        state.variable_states = before_probe.clone();
-                        self.analysed_variable_types(
-                            &mut user_code,
-                            code_info,
-                            state,
-                            analysis_code.clone(),
-                        )?;
-                    }
-                }
                 Err(Error::CompilationErrors(errors)) => {
+                    if let Some((mut started, before)) = probe.take() {
+                        if self.mend_probed(&mut started, &errors, &mut user_code, state)? {
+                            phases.phase_complete("Type probe");
+                            probe = Some((started, before));
+                        } else {
+                            phases.phase_complete("Type probe, left to rust-analyzer");
+                            state.variable_states = before;
+                            let source = analysis_source.clone();
+                            self.analysed_variable_types(&mut user_code, code_info, state, source)?;
+                        }
+                        continue;
+                    }
                     // If we failed to compile, attempt to deal with the first
                     // round of compilation errors by adjusting variable types,
                     // whether they've been moved into the catch_unwind block
@@ -916,9 +908,9 @@ impl EvalContext {
         user_code: &mut CodeBlock,
         code_info: &UserCodeInfo,
         state: &mut ContextState,
-        analysis_code: CodeBlock,
+        analysis_source: String,
     ) -> Result<(), Error> {
-        let Err(errors) = self.fix_variable_types(state, analysis_code) else {
+        let Err(errors) = self.fix_variable_types(state, analysis_source) else {
             return Ok(());
         };
         let mut check_res = self.check(user_code.clone(), state.clone(), code_info)?;
@@ -943,9 +935,9 @@ impl EvalContext {
     fn fix_variable_types(
         &mut self,
         state: &mut ContextState,
-        code: CodeBlock,
+        analysis_source: String,
     ) -> Result<(), Error> {
-        self.analyzer.set_source(code.code_string())?;
+        self.analyzer.set_source(analysis_source)?;
         for (
             variable_name,
             VariableInfo {

@@ -123,8 +123,7 @@ impl EngineView {
     /// # Ok::<(), rustpx::Error>(())
     /// ```
     pub fn push<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
-        let _one_at_a_time = TRANSFER.lock();
-        tasks::settle()?;
+        let _one_at_a_time = begin_transfer()?;
         let (_, dir) = ask(&EngineRequest::Size)?;
         write_part(name, &dir.join("push").join("all"), value)?;
         let request = EngineRequest::Push {
@@ -150,8 +149,7 @@ impl EngineView {
         S: Scatter,
         S::Part: Serialize,
     {
-        let _one_at_a_time = TRANSFER.lock();
-        tasks::settle()?;
+        let _one_at_a_time = begin_transfer()?;
         let (engines, dir) = ask(&EngineRequest::Size)?;
         for (rank, part) in data.split_into(engines).iter().enumerate() {
             write_part(name, &dir.join("push").join(rank.to_string()), part)?;
@@ -172,8 +170,7 @@ impl EngineView {
     /// # Ok::<(), rustpx::Error>(())
     /// ```
     pub fn pull<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, Error> {
-        let _one_at_a_time = TRANSFER.lock();
-        tasks::settle()?;
+        let _one_at_a_time = begin_transfer()?;
         let (engines, dir) = ask(&EngineRequest::Pull { name: name.into() })?;
         (0..engines)
             .map(|rank| read_part(name, rank, &dir.join("pull").join(rank.to_string())))
@@ -243,6 +240,14 @@ impl EngineView {
 /// Held for a whole transfer: the files in the transfer directory have fixed names, so
 /// two threads of a cell must not move values at once.
 static TRANSFER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// Starts a transfer: holds [`TRANSFER`] once a map that returned early has ended on the
+/// engines (its files must not be taken for this transfer's).
+fn begin_transfer() -> Result<parking_lot::MutexGuard<'static, ()>, Error> {
+    let guard = TRANSFER.lock();
+    tasks::settle()?;
+    Ok(guard)
+}
 
 /// Serializes `value` into the file `path` for the engines (into memory first: postcard
 /// writing to a file goes through a write call per field, several times slower).

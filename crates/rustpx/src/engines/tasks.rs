@@ -15,14 +15,14 @@
 //! call returns as after an interrupt (the engine finishes the late task; the next
 //! transfer waits for it).
 
-use super::{EngineError, TRANSFER, ask, decode, file_error};
+use super::{EngineError, ask, begin_transfer, decode, file_error};
 use crate::progress::{self, Progress};
 use crate::protocol::EngineRequest;
 use crate::{Error, TaskError, TaskErrorKind, TaskErrors};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::any::type_name;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -63,13 +63,15 @@ impl MapDir {
         Ok(())
     }
 
-    fn count(&self, kind: &str) -> usize {
-        std::fs::read_dir(self.0.join(kind)).map_or(0, Iterator::count)
-    }
-
-    /// Whether task `task` has ended, with a result or a failure.
-    fn has_outcome(&self, task: usize) -> bool {
-        self.file("results", task).exists() || self.file("failed", task).exists()
+    /// The tasks that have a file in `kind`.
+    fn tasks(&self, kind: &str) -> HashSet<usize> {
+        let names = std::fs::read_dir(self.0.join(kind))
+            .into_iter()
+            .flatten()
+            .flatten();
+        names
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .collect()
     }
 
     fn abort(&self) {
@@ -99,8 +101,7 @@ where
     T: Serialize,
     R: DeserializeOwned,
 {
-    let _one_at_a_time = TRANSFER.lock();
-    settle()?;
+    let _one_at_a_time = begin_transfer()?;
     let (_, transfer) = ask(&EngineRequest::Size)?;
     let dir = MapDir::new(&transfer);
     dir.reset()?;
@@ -118,12 +119,7 @@ where
         type_name: type_name::<T>().into(),
     };
     let asked = std::thread::spawn(move || ask(&request));
-    let mut watch = Watch {
-        dir: &dir,
-        total,
-        timeout,
-        timed_out: BTreeSet::new(),
-    };
+    let mut watch = Watch::new(&dir, total, timeout);
     let ending = watch.wait(&asked)?;
     let timed_out = watch.timed_out;
     if ending == Ending::Answered {
@@ -148,9 +144,8 @@ type Asked = std::thread::JoinHandle<Result<(usize, PathBuf), EngineError>>;
 /// tasks that timed out).
 static UNFINISHED: parking_lot::Mutex<Option<Asked>> = parking_lot::Mutex::new(None);
 
-/// Waits for the engines to end such a map: every transfer starts with it, as the files
-/// of the next one must not be taken for the last one's. An interrupt ends the wait (the
-/// next transfer waits again).
+/// Waits for the engines to end such a map (see `begin_transfer`). An interrupt ends
+/// the wait (the next transfer waits again).
 pub(super) fn settle() -> Result<(), Error> {
     let mut unfinished = UNFINISHED.lock();
     while let Some(asked) = unfinished.take() {
@@ -185,16 +180,30 @@ enum Ending {
     TimedOut,
 }
 
-/// What the notebook sees of a running map.
+/// What the notebook sees of a running map, from one look at its directory per step.
 struct Watch<'d> {
     dir: &'d MapDir,
     total: usize,
     timeout: Option<Duration>,
     /// Tasks still running `timeout` after an engine took them.
     timed_out: BTreeSet<usize>,
+    /// Tasks ended (with a result, a failure, or timed out) and failed, at the last look.
+    ended: usize,
+    failed: usize,
 }
 
 impl Watch<'_> {
+    fn new(dir: &MapDir, total: usize, timeout: Option<Duration>) -> Watch<'_> {
+        Watch {
+            dir,
+            total,
+            timeout,
+            timed_out: BTreeSet::new(),
+            ended: 0,
+            failed: 0,
+        }
+    }
+
     /// Shows the map's progress until the kernel has answered, the user interrupts the
     /// cell, or only timed-out tasks are left.
     fn wait(&mut self, asked: &Asked) -> Result<Ending, Error> {
@@ -205,12 +214,12 @@ impl Watch<'_> {
             &|| watch.borrow().progress(started.elapsed()),
             &mut |step: Duration| {
                 let mut watch = watch.borrow_mut();
-                watch.time_out();
+                watch.look();
                 ending = if asked.is_finished() {
                     Some(Ending::Answered)
                 } else if crate::interrupt::take() {
                     Some(Ending::Interrupted)
-                } else if !watch.timed_out.is_empty() && watch.ended() == watch.total {
+                } else if !watch.timed_out.is_empty() && watch.ended == watch.total {
                     Some(Ending::TimedOut)
                 } else {
                     None
@@ -224,38 +233,38 @@ impl Watch<'_> {
         Ok(ending.unwrap_or(Ending::Answered))
     }
 
-    /// Tasks with a result or a failure, timed-out ones included.
-    fn ended(&self) -> usize {
-        let late = self.timed_out.iter();
-        let still_running = late.filter(|&&task| !self.dir.has_outcome(task)).count();
-        self.dir.count("results") + self.dir.count("failed") + still_running
-    }
-
     fn progress(&self, elapsed: Duration) -> Progress {
         Progress {
-            done: self.ended(),
+            done: self.ended,
             total: self.total,
-            failed: self.dir.count("failed") + self.timed_out.len(),
+            failed: self.failed,
             elapsed,
         }
     }
 
-    /// Marks the tasks that have run longer than the timeout since an engine took them.
-    fn time_out(&mut self) {
-        let Some(limit) = self.timeout else { return };
-        let Ok(claims) = std::fs::read_dir(self.dir.0.join("claims")) else {
-            return;
-        };
-        for claim in claims.flatten() {
-            let Some(task) = claim.file_name().to_str().and_then(|t| t.parse().ok()) else {
-                continue;
-            };
-            let taken = claim.metadata().and_then(|m| m.modified());
-            let late = taken.is_ok_and(|t| t.elapsed().is_ok_and(|e| e > limit));
-            if late && !self.timed_out.contains(&task) && !self.dir.has_outcome(task) {
-                self.timed_out.insert(task);
+    /// Reads which tasks have ended, and marks those running longer than the timeout
+    /// since an engine took them (only running tasks' claims are looked at).
+    fn look(&mut self) {
+        let results = self.dir.tasks("results");
+        let failed = self.dir.tasks("failed");
+        let running = |task: &usize| !results.contains(task) && !failed.contains(task);
+        if let Some(limit) = self.timeout {
+            for task in self.dir.tasks("claims") {
+                if !running(&task) || self.timed_out.contains(&task) {
+                    continue;
+                }
+                let claim = std::fs::metadata(self.dir.file("claims", task));
+                let taken = claim.and_then(|m| m.modified());
+                if taken.is_ok_and(|t| t.elapsed().is_ok_and(|e| e > limit)) {
+                    self.timed_out.insert(task);
+                }
             }
         }
+        let late = self.timed_out.iter().filter(|task| running(task)).count();
+        self.ended = results.len() + failed.len() + late;
+        // A timed-out task fails even if its result came later.
+        let late_failures = self.timed_out.iter().filter(|task| !failed.contains(task));
+        self.failed = failed.len() + late_failures.count();
     }
 }
 
@@ -432,7 +441,7 @@ mod tests {
                 });
             }
         });
-        assert_eq!(dir.count("claims"), 40);
+        assert_eq!(dir.tasks("claims").len(), 40);
         let Err(Error::Tasks(errors)) = collect::<u64>(&dir, 40, &BTreeSet::new()) else {
             panic!("task 13 failed")
         };
@@ -455,16 +464,11 @@ mod tests {
         assert!(claim(&dir.file("claims", 1), 0).unwrap());
         dir.write("results", 1, &postcard::to_stdvec(&7u8).unwrap())
             .unwrap();
-        let mut watch = Watch {
-            dir: &dir,
-            total: 2,
-            timeout: Some(Duration::from_millis(1)),
-            timed_out: BTreeSet::new(),
-        };
+        let mut watch = Watch::new(&dir, 2, Some(Duration::from_millis(1)));
         std::thread::sleep(Duration::from_millis(20));
-        watch.time_out();
+        watch.look();
         assert_eq!(watch.timed_out, BTreeSet::from([0]));
-        assert_eq!(watch.ended(), 2);
+        assert_eq!(watch.ended, 2);
         let Err(Error::Tasks(errors)) = collect::<u8>(&dir, 2, &watch.timed_out) else {
             panic!("task 0 timed out")
         };
