@@ -90,6 +90,11 @@ def test_cells_sent_at_start_do_not_wait_for_rust_analyzer(tmp_path):
     try:
         reply, _ = run(kc, "1", timeout=1800)
         assert reply["content"]["status"] == "ok", reply["content"]
+        # Running a `let` again redefines its variable; the types learned the first time
+        # still hold (the cell never reads the old one), so no probe compile is paid.
+        for _ in range(2):
+            assert run(kc, "let again = 40 + 2;")[0]["content"]["status"] == "ok"
+        assert log_path.read_text().count("evcxr phase Type probe:") == 1
         for code in EARLY_CELLS:
             reply, outputs = run(kc, code)
             errors = [m["content"] for m in of_type(outputs, "error")]

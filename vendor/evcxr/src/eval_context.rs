@@ -739,13 +739,13 @@ impl EvalContext {
             if self.analyzer.is_priming() {
                 let before = state.variable_states.clone();
                 let scopes = self.type_probe_scopes.clone();
+                let key = state.probed_types_key(&user_code, &declared, &analysis_source);
                 let mut started = state.start_type_probe(declared, scopes);
-                // The same source (cell and earlier variables' types) has the same types.
-                if let Some(types) = self.probed_types.get(&analysis_source) {
+                if let Some(types) = self.probed_types.get(&key) {
                     started.assume(types);
                     state.apply_probed_types(types.clone());
                 }
-                probe = Some((started, before));
+                probe = Some((started, before, key));
             } else {
                 let source = analysis_source.clone();
                 self.analysed_variable_types(&mut user_code, code_info, state, source)?;
@@ -770,17 +770,17 @@ impl EvalContext {
             );
             match result {
                 Ok(execution_artifacts) => {
-                    if let Some((probe, _)) = probe {
-                        self.remember_probed_types(analysis_source, probe);
+                    if let Some((probe, _, key)) = probe {
+                        self.remember_probed_types(key, probe);
                     }
                     return Ok(execution_artifacts.output);
                 }
 
                 Err(Error::CompilationErrors(errors)) => {
-                    if let Some((mut started, before)) = probe.take() {
+                    if let Some((mut started, before, key)) = probe.take() {
                         if self.mend_probed(&mut started, &errors, &mut user_code, state)? {
                             phases.phase_complete("Type probe");
-                            probe = Some((started, before));
+                            probe = Some((started, before, key));
                         } else {
                             phases.phase_complete("Type probe, left to rust-analyzer");
                             state.variable_states = before;
@@ -865,14 +865,14 @@ impl EvalContext {
         Ok(())
     }
 
-    /// Keeps the types a probe learned for `analysis_source`, so that running the cell
-    /// again (with the same earlier variables) needs no probe compile.
-    fn remember_probed_types(&mut self, analysis_source: String, probe: type_probe::Probe) {
+    /// Keeps the types a probe learned under `key` (`ContextState::probed_types_key`), so
+    /// that running the cell again needs no probe compile.
+    fn remember_probed_types(&mut self, key: String, probe: type_probe::Probe) {
         const REMEMBERED: usize = 256;
         if self.probed_types.len() >= REMEMBERED {
             self.probed_types.clear();
         }
-        self.probed_types.insert(analysis_source, probe.into_types());
+        self.probed_types.insert(key, probe.into_types());
     }
 
     /// Mends what a failed compile of a probed cell (type_probe.rs) reports: the
@@ -1696,6 +1696,33 @@ impl ContextState {
 
     /// Returns code suitable for analysis purposes. Doesn't attempt to preserve runtime behaviour.
     fn analysis_code(&self, user_code: CodeBlock) -> CodeBlock {
+        self.analysis_code_omitting(user_code, &HashSet::new())
+    }
+
+    /// What the types a type probe learns for `user_code` depend on: the analysis source
+    /// (the cell, the items and the earlier variables' types) less the earlier variables
+    /// the cell redefines without reading them, since a shadowed variable it never names
+    /// cannot change a type in it. Running a cell twice then finds the first run's types,
+    /// though the first run added the variables it declares.
+    fn probed_types_key(
+        &self,
+        user_code: &CodeBlock,
+        declared: &[type_probe::Declared],
+        analysis_source: &str,
+    ) -> String {
+        let shadowed =
+            type_probe::unread_redefinitions(declared, &user_code.code_string(), |name| {
+                self.variable_states.contains_key(name)
+                    || self.stored_variable_states.contains_key(name)
+            });
+        if shadowed.is_empty() {
+            return analysis_source.to_owned();
+        }
+        self.analysis_code_omitting(user_code.clone(), &shadowed)
+            .code_string()
+    }
+
+    fn analysis_code_omitting(&self, user_code: CodeBlock, omitted: &HashSet<String>) -> CodeBlock {
         let mut code = CodeBlock::new()
             .generated("#![allow(unused_imports, unused_mut, dead_code)]")
             .add_all(self.attributes_code())
@@ -1704,7 +1731,8 @@ impl ContextState {
             .generated("fn evcxr_variable_store<T: 'static>(_: T) {}")
             .generated("#[allow(unused_variables)]")
             .generated("async fn evcxr_analysis_wrapper(");
-        for (var_name, state) in &self.stored_variable_states {
+        let kept = |name: &String| !omitted.contains(name);
+        for (var_name, state) in self.stored_variable_states.iter().filter(|(n, _)| kept(n)) {
             code = code.generated(format!(
                 "{}{}: {},",
                 if state.is_mut { "mut " } else { "" },
@@ -1719,7 +1747,7 @@ impl ContextState {
         // Pack variable statements in analysis mode are a lot simpler than in compiled mode. We
         // just call a function that enforces that the variable doesn't contain any non-static
         // lifetimes.
-        for var_name in self.variable_states.keys() {
+        for var_name in self.variable_states.keys().filter(|n| kept(n)) {
             code.pack_variable(
                 var_name.clone(),
                 format!("evcxr_variable_store({var_name});"),

@@ -88,6 +88,36 @@ pub(crate) fn declared_variables(source: &str, function_name: &str) -> Vec<Decla
     declared
 }
 
+/// The names among `declared` that already name a variable (`defined`) and that
+/// `user_code` mentions nowhere but in the one binding: a cell that shadows them without
+/// reading them. Counted in the text, so a name in a string (`format!("{y}")`), a macro
+/// or a comment counts as read: a wrong "unread" would be unsound, a wrong "read" only
+/// costs a probe compile.
+pub(crate) fn unread_redefinitions(
+    declared: &[Declared],
+    user_code: &str,
+    defined: impl Fn(&str) -> bool,
+) -> HashSet<String> {
+    declared
+        .iter()
+        .map(|variable| variable.name.as_str())
+        .filter(|name| defined(name) && mentions(user_code, name) == 1)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How often `name` occurs in `text` as a whole word (not inside a longer identifier).
+fn mentions(text: &str, name: &str) -> usize {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(name)
+        .filter(|(at, _)| {
+            let before = text[..*at].chars().next_back();
+            let after = text[at + name.len()..].chars().next();
+            !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+        })
+        .count()
+}
+
 fn binding(pat: &ast::Pat, explicit_type: Option<String>) -> Option<Declared> {
     use ra_ap_syntax::ast::HasName;
     let ast::Pat::IdentPat(ident) = pat else {
@@ -382,6 +412,20 @@ mod test {
                 ("e", true, None),
             ]
         );
+    }
+
+    #[test]
+    fn a_redefinition_is_unread_only_when_named_once() {
+        let cell =
+            "let y = x + 2; let mut yy = 1; let s = format!(\"{s}\"); let n = n + 1; let w = 1;";
+        let declared = declared_variables(&format!("fn wrapper() {{ {cell} }}"), "wrapper");
+        let defined = |name: &str| ["y", "yy", "s", "n"].contains(&name);
+        let mut unread: Vec<_> = unread_redefinitions(&declared, cell, defined)
+            .into_iter()
+            .collect();
+        unread.sort();
+        // `s` is read by the format string, `n` by its initialiser, `w` is new.
+        assert_eq!(unread, ["y", "yy"]);
     }
 
     #[test]
