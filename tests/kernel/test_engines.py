@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import time
 
 import jupyter_client
@@ -385,6 +386,72 @@ def test_engines_placed_by_a_hostfile(kc, tmp_path):
     pids = engine_pids(kc)
     ok(kc, ":engines stop")
     wait_gone(pids.values())
+
+
+# A second host, simulated: Open MPI starts its daemon there through this launch agent,
+# which runs it here in a mount namespace where the kernel's build directory (the
+# engines' cell libraries and their dependencies) and the toolchain's libstd are empty
+# directories. The rank binary itself stays visible, as an installed rustpx would be.
+OTHER_HOST_AGENT = """#!/bin/sh
+shift
+exec unshare --mount --propagation private sh -c '
+for hidden in "$EVCXR_TMPDIR" $RUSTPX_TEST_HIDE; do mount -t tmpfs hidden "$hidden" || exit 1; done
+cd "$RUSTPX_TEST_SCRATCH" && exec sh -c "$0"' "$*"
+"""
+
+
+def can_hide_directories():
+    if shutil.which("unshare") is None:
+        return False
+    probe = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             "mount -t tmpfs hidden /mnt"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+def test_a_host_without_the_kernels_files_is_sent_the_cell_libraries(tmp_path):
+    if not can_hide_directories():
+        pytest.skip("needs mount namespaces (root, or unprivileged user namespaces)")
+    agent = tmp_path / "agent"
+    agent.write_text(OTHER_HOST_AGENT)
+    agent.chmod(0o755)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    hosts = tmp_path / "hosts"
+    # 127.0.0.2 is not one of this machine's interface addresses: Open MPI launches there
+    # through the agent.
+    hosts.write_text("localhost slots=1\n127.0.0.2 slots=1\n")
+    libdir = subprocess.run(["rustc", "--print", "target-libdir"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    km, kc = start_kernel(OMPI_MCA_plm_rsh_agent=str(agent), RUSTPX_TEST_HIDE=libdir,
+                          RUSTPX_TEST_SCRATCH=str(scratch))
+    try:
+        ok(kc, f":engines start -n 2 --hostfile {hosts}", timeout=ENGINE_START_TIMEOUT)
+        where = (
+            ":px --engines\n"
+            "let mirror = std::env::var(\"RUSTPX_ENGINE_MIRROR\").unwrap();\n"
+            "let maps = std::fs::read_to_string(\"/proc/self/maps\").unwrap();\n"
+            "let build = std::path::Path::new(&std::env::var(\"EVCXR_TMPDIR\").unwrap()).join(\"engines\");\n"
+            "(build.exists(), maps.contains(&mirror), rank())"
+        )
+        assert text(ok(kc, where)) == "Out[0]: (true, false, 0)\nOut[1]: (false, true, 1)"
+        # Variables stay on each rank; a collective spans both hosts.
+        collective = (
+            ":px --engines\n"
+            "let mut total = 0usize;\n"
+            "world().all_reduce_into(&(rank() + 1), &mut total, SystemOperation::sum());\n"
+            "(total, build.exists())"
+        )
+        assert text(ok(kc, collective)) == "Out[0]: (3, true)\nOut[1]: (3, false)"
+        mirror = text(ok(kc, ":px --engines mirror.clone()")).splitlines()[1].split(": ", 1)[1]
+        mirror = mirror.strip('"')
+        assert os.path.isdir(mirror)
+        pids = engine_pids(kc)
+        ok(kc, ":engines stop")
+        wait_gone(pids.values())
+        assert not os.path.exists(mirror), "the rank's mirror was left behind"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def test_without_mpi_engines_start_says_what_to_install(tmp_path):

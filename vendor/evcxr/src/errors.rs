@@ -640,7 +640,10 @@ impl From<anyhow::Error> for Error {
 
 impl From<libloading::Error> for Error {
     fn from(error: libloading::Error) -> Self {
-        Error::Message(error.to_string())
+        match std::error::Error::source(&error) {
+            Some(cause) => Error::Message(format!("{error}: {cause}")),
+            None => Error::Message(error.to_string()),
+        }
     }
 }
 

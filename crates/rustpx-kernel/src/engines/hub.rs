@@ -15,13 +15,14 @@
 //! stopped, kernel shut down or killed).
 
 use super::launch::{self, Launch};
+use super::mirror::{self, Marks};
 use super::rank::hostname;
 use crate::child::FENCE;
 use anyhow::{Context, Result, anyhow, bail};
 use crossbeam_channel::{Receiver, Sender};
 use rustpx::protocol::{Event, StreamName};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -75,6 +76,8 @@ pub struct Hello {
     pub stream: Stream,
     /// The rank's process id.
     pub pid: u32,
+    /// Whether the rank sees the kernel's files (else they are sent, see [`mirror`]).
+    pub sees_files: bool,
     /// The rank's host.
     pub host: String,
 }
@@ -90,10 +93,12 @@ impl Hello {
             token,
             rank,
             pid,
+            sees_files,
             host,
             ..
         } = self;
-        format!("{token} {rank} {stream} {pid} {host}")
+        let files = if *sees_files { "sees" } else { "mirror" };
+        format!("{token} {rank} {stream} {pid} {files} {host}")
     }
 
     /// Parses [`Hello::to_line`]'s output.
@@ -107,12 +112,18 @@ impl Hello {
             _ => return None,
         };
         let pid = words.next()?.parse().ok()?;
+        let sees_files = match words.next()? {
+            "sees" => true,
+            "mirror" => false,
+            _ => return None,
+        };
         let host = words.next()?.to_string();
         Some(Hello {
             token,
             rank,
             stream,
             pid,
+            sees_files,
             host,
         })
     }
@@ -185,7 +196,9 @@ fn serve() -> Result<()> {
     let address = format!("{advertised}:{}", listener.local_addr()?.port());
     let token = token()?;
     let interrupted = watch_signals()?;
-    let mut mpiexec = spawn_mpiexec(ranks, hostfile.as_deref(), &address, &token)?;
+    let build_dir = table.parent().context("the engine table's directory")?;
+    let marks = Marks::create(build_dir, &self::token()?)?;
+    let mut mpiexec = spawn_mpiexec(ranks, hostfile.as_deref(), &address, &token, &marks)?;
     let launcher = Launcher::watch(&mut mpiexec)?;
     let links = match accept_ranks(&listener, ranks, &token, &mut mpiexec) {
         Ok(links) => links,
@@ -195,7 +208,9 @@ fn serve() -> Result<()> {
         }
     };
     let mut hub = Hub::new(links, table, mpiexec, launcher, interrupted)?;
-    hub.serve()
+    let served = hub.serve();
+    drop(marks);
+    served
 }
 
 /// The kernel's interrupt signal sets the returned flag (the running cell is then
@@ -226,6 +241,7 @@ fn spawn_mpiexec(
     hostfile: Option<&Path>,
     address: &str,
     token: &str,
+    marks: &Marks,
 ) -> Result<Child> {
     let mpiexec = launch::find()?;
     let program = std::env::current_exe().context("finding this program")?;
@@ -236,6 +252,8 @@ fn spawn_mpiexec(
         TOKEN_ENV,
         "EVCXR_IS_RUNTIME",
         "LD_LIBRARY_PATH",
+        mirror::VISIBLE_ENV,
+        mirror::MIRROR_ENV,
         rustpx::protocol::KERNEL_ENV,
     ];
     let args = mpiexec.args(&Launch {
@@ -249,6 +267,7 @@ fn spawn_mpiexec(
     command
         .args(&args)
         .envs(mpiexec.env(as_root))
+        .envs(marks.env())
         .env(CONNECT_ENV, address)
         .env(TOKEN_ENV, token)
         .env_remove(HUB_ENV)
@@ -330,6 +349,7 @@ struct Link {
     info: EngineInfo,
     control: TcpStream,
     stderr: TcpStream,
+    sees_files: bool,
 }
 
 /// Accepts both connections of every rank, or says why not (`mpiexec` ended first, a
@@ -393,6 +413,7 @@ fn accept_ranks(
                 info,
                 control,
                 stderr,
+                sees_files: hello.sees_files,
             }
         })
         .collect())
@@ -463,6 +484,8 @@ struct Hub {
     launcher: Option<Launcher>,
     /// Set by the kernel's interrupt signal.
     interrupted: Arc<AtomicBool>,
+    /// Sends cell libraries to the ranks that do not see the kernel's files.
+    sender: mirror::Sender,
 }
 
 /// One rank: its row, its connection for cells, and what it did in the running cell.
@@ -470,6 +493,8 @@ struct RankState {
     info: EngineInfo,
     control: TcpStream,
     run: Run,
+    /// For a rank that does not see the kernel's files: the files it has been sent.
+    mirrored: Option<HashSet<PathBuf>>,
 }
 
 /// What one rank did in the running cell.
@@ -529,6 +554,7 @@ impl Hub {
                 info: link.info,
                 control: link.control,
                 run: Run::default(),
+                mirrored: (!link.sees_files).then(HashSet::new),
             });
         }
         let hub = Hub {
@@ -538,6 +564,7 @@ impl Hub {
             mpiexec,
             launcher: Some(launcher),
             interrupted,
+            sender: mirror::Sender::new(),
         };
         hub.write_table()?;
         Ok(hub)
@@ -601,8 +628,12 @@ impl Hub {
                 continue;
             }
             rank.info.state = EngineState::Busy;
-            if writeln!(rank.control, "{command}").is_err() {
-                rank.exited();
+            let sent = match &mut rank.mirrored {
+                None => writeln!(rank.control, "{command}").map_err(Into::into),
+                Some(sent) => self.sender.send(command, sent, &mut rank.control),
+            };
+            if let Err(error) = sent {
+                rank.not_sent(error);
             }
         }
         self.write_table()?;
@@ -792,6 +823,17 @@ impl RankState {
         stream(self.info.rank, StreamName::Stderr, format!("{line}\n"));
     }
 
+    /// The cell could not be sent to this rank: it fails there, with why. A rank whose
+    /// connection is gone is also reported gone by its reader.
+    fn not_sent(&mut self, error: anyhow::Error) {
+        self.info.state = EngineState::Idle;
+        self.run.raised = Some(format!(
+            "the cell could not be sent to this engine: {error:#}"
+        ));
+        self.run.ended = true;
+        self.run.fenced = true;
+    }
+
     fn exited(&mut self) {
         let was_busy = self.info.state == EngineState::Busy;
         self.info.state = EngineState::Exited;
@@ -954,11 +996,13 @@ mod tests {
             rank: 3,
             stream: Stream::Stderr,
             pid: 42,
+            sees_files: false,
             host: "node7".into(),
         };
         assert_eq!(Hello::parse(&hello.to_line()), Some(hello));
-        assert_eq!(Hello::parse("ab12 x control 1 h"), None);
-        assert_eq!(Hello::parse("ab12 1 sideways 1 h"), None);
+        assert_eq!(Hello::parse("ab12 x control 1 sees h"), None);
+        assert_eq!(Hello::parse("ab12 1 sideways 1 sees h"), None);
+        assert_eq!(Hello::parse("ab12 1 control 1 maybe h"), None);
     }
 
     fn rank_state() -> RankState {
@@ -974,6 +1018,7 @@ mod tests {
             },
             control,
             run: Run::default(),
+            mirrored: None,
         }
     }
 

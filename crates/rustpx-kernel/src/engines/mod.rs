@@ -16,6 +16,7 @@
 mod engine_type;
 mod hub;
 mod launch;
+mod mirror;
 mod rank;
 mod transfer;
 

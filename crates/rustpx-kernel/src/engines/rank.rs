@@ -3,13 +3,15 @@
 //! The rank connects twice to the hub (see [`super::hub`]) and puts those connections
 //! where evcxr's child expects its pipes: the first on stdin and stdout (the hub's
 //! `LOAD_AND_RUN` lines in, the cell's output and evcxr's markers out), the second on
-//! stderr. Then it is evcxr's child like any other, with its own variable store, set up
+//! stderr (on a host that cannot see the kernel's files, stdin is fed by [`mirror`]
+//! instead, which keeps the files the hub sends). Then it is evcxr's child like any other, with its own variable store, set up
 //! as the kernel's child is (`child::prepare`: the output fence and the `?`-error marker).
 //!
 //! A rank must not outlive the hub: a lifeline thread waits for the hub's end of the
 //! connection to close and ends the process at once, even while a cell is busy.
 
 use super::hub::{CONNECT_ENV, Hello, Stream, TOKEN_ENV};
+use super::mirror;
 use std::io::Write;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
@@ -27,6 +29,12 @@ pub fn is_rank() -> bool {
 
 /// Connects to the hub and runs evcxr's cell loop; never returns.
 pub fn run() -> ! {
+    if let Some(mirror) = mirror::rank_mirror()
+        && let Err(error) = mirror::restart_with(&mirror)
+    {
+        eprintln!("rustpx engine on {}: {error:#}", hostname());
+        std::process::exit(2);
+    }
     match connect() {
         Ok(()) => {
             super::super::child::prepare();
@@ -51,6 +59,7 @@ fn connect() -> Result<(), String> {
         .find_map(|name| std::env::var(name).ok()?.parse::<usize>().ok())
         .ok_or_else(|| format!("no MPI rank in the environment (looked at {RANK_ENVS:?})"))?;
     let host = hostname();
+    let mirror = mirror::rank_mirror();
     let open = |stream: Stream| -> Result<TcpStream, String> {
         let mut socket = TcpStream::connect(&address).map_err(|e| {
             format!("rank {rank} on {host}: cannot reach the hub at {address}: {e}")
@@ -60,6 +69,7 @@ fn connect() -> Result<(), String> {
             rank,
             stream,
             pid: std::process::id(),
+            sees_files: mirror.is_none(),
             host: host.clone(),
         };
         writeln!(socket, "{}", hello.to_line())
@@ -68,20 +78,32 @@ fn connect() -> Result<(), String> {
     };
     let control = open(Stream::Control)?;
     let errors = open(Stream::Stderr)?;
-    for (socket, targets) in [(&control, &[0, 1][..]), (&errors, &[2][..])] {
-        for &fd in targets {
-            // SAFETY: dup2 of a descriptor this process owns onto a standard one; the
-            // standard streams are not in use by any other thread yet.
-            if unsafe { libc::dup2(socket.as_raw_fd(), fd) } < 0 {
-                return Err(format!(
-                    "rank {rank}: dup2 onto fd {fd}: {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
+    let input: std::os::fd::OwnedFd = match mirror {
+        None => control
+            .try_clone()
+            .map_err(|e| format!("rank {rank}: {e}"))?
+            .into(),
+        Some(dir) => mirror::receive(control.try_clone().map_err(|e| e.to_string())?, dir)
+            .map_err(|e| format!("rank {rank} on {host}: {e:#}"))?,
+    };
+    let moves = [
+        (input.as_raw_fd(), 0),
+        (control.as_raw_fd(), 1),
+        (errors.as_raw_fd(), 2),
+    ];
+    for (from, fd) in moves {
+        // SAFETY: dup2 of a descriptor this process owns onto a standard one; no other
+        // thread reads or writes the standard streams yet (the mirror's thread writes to
+        // stderr only on an error, and a line there is whole on either side of the swap).
+        if unsafe { libc::dup2(from, fd) } < 0 {
+            return Err(format!(
+                "rank {rank}: dup2 onto fd {fd}: {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     // The duplicates on fds 0-2 keep the connections open.
-    drop((control, errors));
+    drop((input, control, errors));
     Ok(())
 }
 
