@@ -26,7 +26,9 @@
 :engines start -n 2
 
 // %% [markdown]
-// `:engines` shows the table: rank, host, process id, state and the cells each engine ran.
+// `:engines` shows the table: rank, host, process id, state, the cells each engine ran, and
+// whether it reads the kernel's files (`shared`) or is sent them (`sent`, a host that
+// cannot see them).
 
 // %%
 :engines

@@ -90,7 +90,7 @@ def test_two_engines_run_one_compiled_cell_each_with_its_own_variables(kc):
     outputs = ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
     assert "2 engines started" in text(outputs)
     rows = text(ok(kc, ":engines")).splitlines()[1:]
-    assert [r.split()[3:] for r in rows] == [["idle", "0"], ["idle", "0"]], rows
+    assert [r.split()[3:] for r in rows] == [["idle", "0", "shared"], ["idle", "0", "shared"]], rows
     pids = engine_pids(kc)
     assert sorted(pids) == [0, 1] and len(set(pids.values())) == 2
 
@@ -144,9 +144,11 @@ def test_a_failing_rank_is_named_and_the_others_output_kept(kc):
 
 def test_the_table_counts_cells_and_stop_leaves_no_engine(kc):
     rows = text(ok(kc, ":engines")).splitlines()
-    assert rows[0].split() == ["rank", "host", "pid", "state", "cells"]
-    # Every engine cell of this module so far, failed ones included.
-    assert [r.split()[3:] for r in rows[1:]] == [["idle", "9"], ["idle", "9"]], rows
+    assert rows[0].split() == ["rank", "host", "pid", "state", "cells", "files"]
+    # Every engine cell of this module so far, failed ones included; both engines read
+    # the kernel's build directory.
+    expected = [["idle", "9", "shared"], ["idle", "9", "shared"]]
+    assert [r.split()[3:] for r in rows[1:]] == expected, rows
     pids = engine_pids(kc)
     assert "2 engines stopped" in text(ok(kc, ":engines stop"))
     wait_gone(pids.values())
@@ -263,6 +265,19 @@ def test_a_load_balanced_map_of_an_engine_function(kernel):
         ('engines().map::<_, u64>("not a path", 0..2u64)?', "`not a path` is not a function's name"),
         ('engines().map::<_, String>("slow_square", 0..2u64)?', "cannot be read as a"),
     ])
+
+    # With retries a panicking task runs again on whichever engine takes it next: each
+    # engine fails task 4 the first time it runs it, so the third run succeeds.
+    ok(kc, ":px --engines\nstatic FLAKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);\n"
+           "fn flaky(x: u64) -> u64 {\n"
+           "    if x == 4 && !FLAKED.swap(true, std::sync::atomic::Ordering::SeqCst) { panic!(\"flaked\"); }\n"
+           "    x + 1\n}")
+    shown = text(ok(kc, 'engines().retries(2).map::<_, u64>("flaky", 0..6u64)?'))
+    assert shown == "[1, 2, 3, 4, 5, 6]", shown
+    reply, _ = run(kc, 'engines().retries(1).map::<_, (u64, usize)>("slow_square", 12..14u64)?')
+    content = reply["content"]
+    assert content["status"] == "error", content
+    assert "unlucky 13 (it failed all 2 times it ran)" in content["evalue"], content
 
     # A task past its time limit fails as timed out; the call returns without waiting for it.
     ok(kc, ":px --engines\nfn stuck(x: u64) -> u64 {\n"
@@ -391,12 +406,15 @@ def test_engines_placed_by_a_hostfile(kc, tmp_path):
 # A second host, simulated: Open MPI starts its daemon there through this launch agent,
 # which runs it here in a mount namespace where the kernel's build directory (the
 # engines' cell libraries and their dependencies) and the toolchain's libstd are empty
-# directories. The rank binary itself stays visible, as an installed rustpx would be.
+# directories, and the kernel's temporary directory ($TMPDIR, where the hub names the
+# ranks' mirror) is the host's own (the scratch directory's tmp/). The rank binary
+# itself stays visible, as an installed rustpx would be.
 OTHER_HOST_AGENT = """#!/bin/sh
 shift
 exec unshare --mount --propagation private sh -c '
 for hidden in "$EVCXR_TMPDIR" $RUSTPX_TEST_HIDE; do mount -t tmpfs hidden "$hidden" || exit 1; done
-cd "$RUSTPX_TEST_SCRATCH" && exec sh -c "$0"' "$*"
+mkdir -p "$RUSTPX_TEST_SCRATCH/tmp" && cd "$RUSTPX_TEST_SCRATCH" || exit 1
+mount --bind "$RUSTPX_TEST_SCRATCH/tmp" "$TMPDIR" && exec sh -c "$0"' "$*"
 """
 
 
@@ -422,8 +440,10 @@ def test_a_host_without_the_kernels_files_is_sent_the_cell_libraries(tmp_path):
     hosts.write_text("localhost slots=1\n127.0.0.2 slots=1\n")
     libdir = subprocess.run(["rustc", "--print", "target-libdir"], capture_output=True,
                             text=True, check=True).stdout.strip()
+    kernel_tmp = tmp_path / "kernel-tmp"
+    kernel_tmp.mkdir()
     km, kc = start_kernel(OMPI_MCA_plm_rsh_agent=str(agent), RUSTPX_TEST_HIDE=libdir,
-                          RUSTPX_TEST_SCRATCH=str(scratch))
+                          RUSTPX_TEST_SCRATCH=str(scratch), TMPDIR=str(kernel_tmp))
     try:
         ok(kc, f":engines start -n 2 --hostfile {hosts}", timeout=ENGINE_START_TIMEOUT)
         where = (
@@ -442,9 +462,30 @@ def test_a_host_without_the_kernels_files_is_sent_the_cell_libraries(tmp_path):
             "(total, build.exists())"
         )
         assert text(ok(kc, collective)) == "Out[0]: (3, true)\nOut[1]: (3, false)"
+        rows = text(ok(kc, ":engines")).splitlines()[1:]
+        assert [r.split()[-1] for r in rows] == ["shared", "sent"], rows
+        # Values move to and from the engine that cannot see the transfer directory too.
+        ok(kc, "engines().push(\"offset\", &100u64)?;\n"
+               "engines().scatter(\"part\", vec![1u64, 2, 3, 4, 5])?;")
+        shown = text(ok(kc, ":px --engines let sum: u64 = part.iter().sum::<u64>() + offset; sum"))
+        assert shown == "Out[0]: 106\nOut[1]: 109"
+        sums = text(ok(kc, "let sums: Vec<u64> = engines().pull(\"sum\")?; sums"))
+        assert sums == "[106, 109]"
+        assert text(ok(kc, "engines().gather::<u64>(\"part\")?")) == "[1, 2, 3, 4, 5]"
+        # A second push of the same name replaces the value there as here.
+        ok(kc, "engines().push(\"offset\", &7u64)?;")
+        assert text(ok(kc, ":px --engines offset")) == "Out[0]: 7\nOut[1]: 7"
+        # The load-balanced map claims tasks in the shared directory: a clear refusal.
+        ok(kc, ":px --engines fn double(x: u64) -> u64 { x * 2 }")
+        reply, _ = run(kc, "engines().map::<u64, u64>(\"double\", 0..4u64)?")
+        assert reply["content"]["status"] == "error"
+        evalue = reply["content"]["evalue"]
+        assert "engine 1 (on " in evalue and "cannot see the kernel's files" in evalue, evalue
         mirror = text(ok(kc, ":px --engines mirror.clone()")).splitlines()[1].split(": ", 1)[1]
-        mirror = mirror.strip('"')
-        assert os.path.isdir(mirror)
+        # The other host's temporary directory is the scratch directory's tmp/ here.
+        mirror = scratch / "tmp" / os.path.basename(mirror.strip('"'))
+        assert any(mirror.glob("libstd-*.so")), "libstd was not sent"
+        assert not (kernel_tmp / mirror.name).exists(), "a mirror on the kernel's host"
         pids = engine_pids(kc)
         ok(kc, ":engines stop")
         wait_gone(pids.values())

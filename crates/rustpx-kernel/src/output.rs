@@ -371,6 +371,8 @@ fn handle_event(cell: &SharedCell, outbox: &Outbox, event: Event) {
             traceback,
         })),
         Event::QuestionMarkError => guard.report(Failure::QuestionMark),
+        // Only an engine writes it, and the engines' hub takes it.
+        Event::Pulled { .. } => tracing::warn!("a pulled value outside the engines ignored"),
     }
 }
 

@@ -108,7 +108,7 @@ mod tests {
         );
         assert!(!cargo_lock().is_empty());
         let mpi: Vec<&str> = generated::MPI_FILES.iter().map(|(n, _)| *n).collect();
-        assert_eq!(mpi, ["Cargo.toml", "src/lib.rs", "src/transfer.rs"]);
+        assert_eq!(mpi, ["Cargo.toml", "src/lib.rs"]);
     }
 
     #[test]

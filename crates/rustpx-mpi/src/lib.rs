@@ -27,8 +27,6 @@ pub use mpi;
 /// have the same type on the engines.
 pub use ndarray;
 
-pub mod transfer;
-
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::Communicator;

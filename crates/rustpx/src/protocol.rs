@@ -40,6 +40,13 @@ pub const KERNEL_ENV: &str = "RUSTPX_KERNEL";
 /// Set by the kernel to the path of the unix socket that answers [`EngineRequest`]s.
 pub const SOCKET_ENV: &str = "RUSTPX_KERNEL_SOCKET";
 
+/// Set on every engine: where an engine on a host that cannot see the kernel's files
+/// keeps the files the kernel's hub sends it (cell libraries, pushed values).
+pub const ENGINE_MIRROR_ENV: &str = "RUSTPX_ENGINE_MIRROR";
+
+/// Set on an engine that runs from its mirror (see [`ENGINE_MIRROR_ENV`]).
+pub const ENGINE_MIRRORED_ENV: &str = "RUSTPX_ENGINE_MIRRORED";
+
 /// Set to `1` to turn live progress bars into one final line (CI, docs builds).
 pub const NONINTERACTIVE_ENV: &str = "RUSTPX_NONINTERACTIVE";
 
@@ -92,6 +99,13 @@ pub enum Event {
         evalue: String,
         /// Lines of detail, most relevant first.
         traceback: Vec<String>,
+    },
+    /// An engine that cannot see the kernel's files hands over its value for a pull
+    /// (what it would write to `pull/<rank>` in the transfer directory); the hub writes
+    /// the file there for the notebook.
+    Pulled {
+        /// The value's bytes, base64 (the engine is the one whose output carries it).
+        data: String,
     },
     /// The cell returned an `Err` through `?`. evcxr prints the error's message on the
     /// child's stderr just before, so the event carries nothing: the kernel takes the

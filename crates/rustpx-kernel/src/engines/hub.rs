@@ -154,6 +154,8 @@ pub struct EngineInfo {
     pub state: EngineState,
     /// Cells it has finished.
     pub cells: u64,
+    /// Whether it sees the kernel's files (else they are sent to it, see [`mirror`]).
+    pub sees_files: bool,
 }
 
 /// Whether this process is the hub (then [`run`] takes it over).
@@ -207,7 +209,15 @@ fn serve() -> Result<()> {
             return Err(error);
         }
     };
-    let mut hub = Hub::new(links, table, mpiexec, launcher, interrupted)?;
+    let transfer = super::transfer::transfer_path(build_dir);
+    let mut hub = Hub::new(
+        links,
+        table.clone(),
+        transfer,
+        mpiexec,
+        launcher,
+        interrupted,
+    )?;
     let served = hub.serve();
     drop(marks);
     served
@@ -349,7 +359,6 @@ struct Link {
     info: EngineInfo,
     control: TcpStream,
     stderr: TcpStream,
-    sees_files: bool,
 }
 
 /// Accepts both connections of every rank, or says why not (`mpiexec` ended first, a
@@ -408,12 +417,12 @@ fn accept_ranks(
                 pid: hello.pid,
                 state: EngineState::Idle,
                 cells: 0,
+                sees_files: hello.sees_files,
             };
             Link {
                 info,
                 control,
                 stderr,
-                sees_files: hello.sees_files,
             }
         })
         .collect())
@@ -484,8 +493,8 @@ struct Hub {
     launcher: Option<Launcher>,
     /// Set by the kernel's interrupt signal.
     interrupted: Arc<AtomicBool>,
-    /// Sends cell libraries to the ranks that do not see the kernel's files.
-    sender: mirror::Sender,
+    /// Carries files to and from the ranks that do not see the kernel's files.
+    courier: mirror::Courier,
 }
 
 /// One rank: its row, its connection for cells, and what it did in the running cell.
@@ -540,6 +549,7 @@ impl Hub {
     fn new(
         links: Vec<Link>,
         table: PathBuf,
+        transfer: PathBuf,
         mpiexec: Child,
         launcher: Launcher,
         interrupted: Arc<AtomicBool>,
@@ -551,10 +561,10 @@ impl Hub {
             spawn_reader(rank, link.control.try_clone()?, tx.clone(), Stream::Control)?;
             spawn_reader(rank, link.stderr, tx.clone(), Stream::Stderr)?;
             ranks.push(RankState {
+                mirrored: (!link.info.sees_files).then(HashSet::new),
                 info: link.info,
                 control: link.control,
                 run: Run::default(),
-                mirrored: (!link.sees_files).then(HashSet::new),
             });
         }
         let hub = Hub {
@@ -564,7 +574,7 @@ impl Hub {
             mpiexec,
             launcher: Some(launcher),
             interrupted,
-            sender: mirror::Sender::new(),
+            courier: mirror::Courier::new(transfer),
         };
         hub.write_table()?;
         Ok(hub)
@@ -630,7 +640,9 @@ impl Hub {
             rank.info.state = EngineState::Busy;
             let sent = match &mut rank.mirrored {
                 None => writeln!(rank.control, "{command}").map_err(Into::into),
-                Some(sent) => self.sender.send(command, sent, &mut rank.control),
+                Some(sent) => self
+                    .courier
+                    .send(command, rank.info.rank, sent, &mut rank.control),
             };
             if let Err(error) = sent {
                 rank.not_sent(error);
@@ -687,7 +699,7 @@ impl Hub {
     fn on_line(&mut self, rank: usize, line: FromRank) {
         let state = &mut self.ranks[rank];
         match line {
-            FromRank::Control(line) => state.on_control(&line),
+            FromRank::Control(line) => state.on_control(&line, &self.courier),
             FromRank::Stderr(line) => state.on_stderr(&line),
             FromRank::ControlClosed => state.exited(),
             FromRank::StderrClosed => state.run.fenced = true,
@@ -760,7 +772,7 @@ impl Hub {
 }
 
 impl RankState {
-    fn on_control(&mut self, line: &str) {
+    fn on_control(&mut self, line: &str, courier: &mirror::Courier) {
         let run = &mut self.run;
         if run.open_content.is_some() {
             match line {
@@ -788,12 +800,12 @@ impl RankState {
             _ if line.starts_with(BEGIN_CONTENT) => {
                 run.open_content = Some((line[BEGIN_CONTENT.len()..].to_string(), String::new()));
             }
-            _ => self.on_output(line),
+            _ => self.on_output(line, courier),
         }
     }
 
     /// A printed line or a runtime event from the rank.
-    fn on_output(&mut self, line: &str) {
+    fn on_output(&mut self, line: &str, courier: &mirror::Courier) {
         let rank = self.info.rank;
         match Event::parse_line(line) {
             Some((before, event)) => {
@@ -805,6 +817,12 @@ impl RankState {
                     Event::QuestionMarkError => {}
                     Event::Error { evalue, .. } => {
                         self.run.raised.get_or_insert(evalue);
+                    }
+                    Event::Pulled { data } => {
+                        if let Err(error) = courier.receive_pulled(self.info.rank, &data) {
+                            let evalue = format!("its pulled value did not arrive: {error:#}");
+                            self.run.raised.get_or_insert(evalue);
+                        }
                     }
                     other => emit(&other),
                 }
@@ -1015,6 +1033,7 @@ mod tests {
                 pid: 7,
                 state: EngineState::Busy,
                 cells: 0,
+                sees_files: true,
             },
             control,
             run: Run::default(),
@@ -1031,7 +1050,7 @@ mod tests {
             "EVCXR_END_CONTENT",
             "EVCXR_EXECUTION_COMPLETE",
         ] {
-            state.on_control(line);
+            state.on_control(line, &mirror::Courier::new(PathBuf::new()));
         }
         assert!(state.run.ended);
         assert_eq!(state.run.content, [("text/plain".into(), "42".into())]);
@@ -1040,7 +1059,7 @@ mod tests {
         let mut state = rank_state();
         state.on_stderr("thread 'main' panicked at src/lib.rs:3:5:");
         state.on_stderr("boom");
-        state.on_control(PANIC_NOTIFICATION);
+        state.on_control(PANIC_NOTIFICATION, &mirror::Courier::new(PathBuf::new()));
         assert_eq!(state.failure().as_deref(), Some("panic: boom"));
         assert_eq!(state.describe(), "rank 1 (pid 7 on h)");
 

@@ -13,9 +13,13 @@
 //! out: the hub leaves a file with a fresh random name in the build directory
 //! ([`VISIBLE_ENV`]); a host that sees it sees the rest.
 //!
-//! On the wire, a file is a line `RUSTPX_FILE <name> <length>` and its bytes; every
-//! other line is evcxr's, passed on to the cell loop on the rank, with the library's path
-//! in `LOAD_AND_RUN` replaced by its copy in the mirror.
+//! Values pushed to the engines (`push/all`, `push/R` in the transfer directory) go the
+//! same way, into the rank's own `transfer-R/push/` in the mirror, before the cell that
+//! reads them; a rank hands pulled values back on its output (`rustpx::engines::put`).
+//!
+//! On the wire, a file is a line `RUSTPX_FILE <path> <length>` and its bytes (the path
+//! relative to the mirror); every other line is evcxr's, passed on to the cell loop on
+//! the rank, with the library's path in `LOAD_AND_RUN` replaced by its copy in the mirror.
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::{HashMap, HashSet};
@@ -27,7 +31,7 @@ use std::path::{Path, PathBuf};
 /// Set for every rank: the file whose presence means the rank sees the kernel's files.
 pub const VISIBLE_ENV: &str = "RUSTPX_ENGINE_VISIBLE";
 /// Set for every rank: where a rank that cannot see them keeps the files it is sent.
-pub const MIRROR_ENV: &str = "RUSTPX_ENGINE_MIRROR";
+pub const MIRROR_ENV: &str = rustpx::protocol::ENGINE_MIRROR_ENV;
 
 const FILE_LINE: &str = "RUSTPX_FILE ";
 const LOAD_AND_RUN: &str = "LOAD_AND_RUN ";
@@ -82,7 +86,7 @@ pub fn rank_mirror() -> Option<PathBuf> {
 }
 
 /// Set once a rank has started again with its mirror in place.
-const MIRROR_READY_ENV: &str = "RUSTPX_ENGINE_MIRROR_READY";
+const MIRROR_READY_ENV: &str = rustpx::protocol::ENGINE_MIRRORED_ENV;
 
 /// Makes sure the dynamic loader searches `mirror`: it looks at each directory of the
 /// library path once, while the process starts, and skips one that was missing then for
@@ -104,7 +108,9 @@ pub fn restart_with(mirror: &Path) -> Result<()> {
 }
 
 /// The hub's half: which files each library needs, and which a rank already has.
-pub struct Sender {
+pub struct Courier {
+    /// The engines' transfer directory, whose push files go with the cell that reads them.
+    transfer: PathBuf,
     /// Directories searched for a library's dependencies after its own run path, as the
     /// dynamic loader searches `LD_LIBRARY_PATH` (the toolchain's libstd is found there).
     search: Vec<PathBuf>,
@@ -112,25 +118,29 @@ pub struct Sender {
     closures: HashMap<PathBuf, Vec<PathBuf>>,
 }
 
-impl Sender {
-    /// Searches the hub's own library path for what libraries link.
-    pub fn new() -> Sender {
+impl Courier {
+    /// Searches the hub's own library path for what libraries link, and sends push
+    /// files from `transfer`.
+    pub fn new(transfer: PathBuf) -> Courier {
         let search = std::env::var_os("LD_LIBRARY_PATH")
             .map(|path| std::env::split_paths(&path).collect())
             .unwrap_or_default();
-        Sender {
+        Courier {
+            transfer,
             search,
             closures: HashMap::new(),
         }
     }
 
-    /// Writes to `rank` every file `command` loads that `sent` does not hold yet, then
-    /// `command` itself; `sent` gains what was written.
+    /// Writes to engine `rank` (through `out`) every file `command` loads that `sent`
+    /// does not hold yet and the push files waiting for it, then `command` itself;
+    /// `sent` gains the libraries written.
     pub fn send(
         &mut self,
         command: &str,
+        rank: usize,
         sent: &mut HashSet<PathBuf>,
-        rank: &mut impl Write,
+        out: &mut impl Write,
     ) -> Result<()> {
         if let Some(library) = loaded_library(command) {
             let library = PathBuf::from(library);
@@ -140,14 +150,42 @@ impl Sender {
             }
             for file in &self.closures[&library] {
                 if !sent.contains(file) {
-                    send_file(file, rank)?;
+                    send_file(file, &file_name(file)?, out)?;
                     sent.insert(file.clone());
                 }
             }
+            let own = rustpx::engines::mirrored_transfer_name(rank);
+            for part in ["all".to_string(), rank.to_string()] {
+                let file = self.transfer.join("push").join(&part);
+                if file.exists() {
+                    send_file(&file, &format!("{own}/push/{part}"), out)?;
+                }
+            }
         }
-        writeln!(rank, "{command}")?;
+        writeln!(out, "{command}")?;
         Ok(())
     }
+}
+
+impl Courier {
+    /// Writes the value a rank handed over for a pull (base64 `data`, see
+    /// `rustpx::engines::put`) where the notebook reads it.
+    pub fn receive_pulled(&self, rank: usize, data: &str) -> Result<()> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .context("decoding it")?;
+        let path = self.transfer.join("pull").join(rank.to_string());
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn file_name(file: &Path) -> Result<String> {
+    file.file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.contains(' '))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("{}: not a name a rank can mirror", file.display()))
 }
 
 /// The library a `LOAD_AND_RUN <library> <function>` line loads.
@@ -155,15 +193,11 @@ fn loaded_library(command: &str) -> Option<&str> {
     command.strip_prefix(LOAD_AND_RUN)?.split(' ').next()
 }
 
-fn send_file(file: &Path, rank: &mut impl Write) -> Result<()> {
+/// Writes `file` to the rank, to be kept as `name` in its mirror.
+fn send_file(file: &Path, name: &str, out: &mut impl Write) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| !n.contains(' '))
-        .ok_or_else(|| anyhow!("{}: not a name a rank can mirror", file.display()))?;
-    writeln!(rank, "{FILE_LINE}{name} {}", bytes.len())?;
-    rank.write_all(&bytes)?;
+    writeln!(out, "{FILE_LINE}{name} {}", bytes.len())?;
+    out.write_all(&bytes)?;
     Ok(())
 }
 
@@ -296,15 +330,23 @@ fn pass_on(mut hub: impl BufRead, mirror: &Path, cells: &mut impl Write) -> Resu
     }
 }
 
-/// Reads the file announced by `header` (`<name> <length>`) into `mirror`. Ranks on one
+/// Reads the file announced by `header` (`<path> <length>`) into `mirror`. Ranks on one
 /// host share the mirror, so the file appears in one rename, complete.
 fn store_file(header: &str, hub: &mut impl Read, mirror: &Path) -> Result<()> {
+    let inside = |name: &str| {
+        name.split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.'))
+    };
     let (name, length) = header
         .split_once(' ')
         .and_then(|(name, length)| Some((name, length.parse::<u64>().ok()?)))
-        .filter(|(name, _)| !name.contains('/') && !name.starts_with('.'))
+        .filter(|(name, _)| inside(name))
         .ok_or_else(|| anyhow!("a file from the hub with a bad header: {header:?}"))?;
-    let partial = mirror.join(format!(".{name}.{}", std::process::id()));
+    let target = mirror.join(name);
+    let dir = target.parent().unwrap_or(mirror);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let base = target.file_name().unwrap_or_default().to_string_lossy();
+    let partial = dir.join(format!(".{base}.{}", std::process::id()));
     let mut file = std::fs::File::create(&partial)
         .with_context(|| format!("writing {}", partial.display()))?;
     let copied = std::io::copy(&mut hub.take(length), &mut file)?;
@@ -312,7 +354,7 @@ fn store_file(header: &str, hub: &mut impl Read, mirror: &Path) -> Result<()> {
         bail!("the hub's connection ended inside {name} ({copied} of {length} bytes)");
     }
     drop(file);
-    std::fs::rename(&partial, mirror.join(name))
+    std::fs::rename(&partial, &target)
         .with_context(|| format!("storing {name} in {}", mirror.display()))
 }
 
@@ -340,16 +382,24 @@ mod tests {
         let mut sent = HashSet::from([library.clone()]);
         // Already sent: only the line goes.
         let command = format!("LOAD_AND_RUN {} run_user_code_2", library.display());
-        let mut sender = Sender {
+        let transfer = source.path().join("transfer");
+        std::fs::create_dir_all(transfer.join("push")).unwrap();
+        std::fs::write(transfer.join("push/all"), b"pushed").unwrap();
+        let mut sender = Courier {
+            transfer,
             search: Vec::new(),
             closures: HashMap::from([(library.clone(), vec![library.clone()])]),
         };
-        sender.send(&command, &mut sent, &mut wire).unwrap();
-        assert_eq!(wire, format!("{command}\n").as_bytes());
+        sender.send("OTHER LINE", 2, &mut sent, &mut wire).unwrap();
+        assert_eq!(wire, b"OTHER LINE\n");
+        wire.clear();
+        sender.send(&command, 2, &mut sent, &mut wire).unwrap();
+        let push = "RUSTPX_FILE transfer-2/push/all 6\npushed";
+        assert_eq!(wire, format!("{push}{command}\n").as_bytes());
         sent.clear();
         wire.clear();
-        sender.send(&command, &mut sent, &mut wire).unwrap();
-        sender.send("OTHER LINE", &mut sent, &mut wire).unwrap();
+        sender.send(&command, 2, &mut sent, &mut wire).unwrap();
+        sender.send("OTHER LINE", 2, &mut sent, &mut wire).unwrap();
         let mut cells = Vec::new();
         pass_on(&wire[..], mirror.path(), &mut cells).unwrap();
         let expected = format!(
@@ -359,6 +409,8 @@ mod tests {
         assert_eq!(String::from_utf8(cells).unwrap(), expected);
         let copy = std::fs::read(mirror.path().join("libcode_3.so")).unwrap();
         assert_eq!(copy, b"\x7fELF not really");
+        let pushed = std::fs::read(mirror.path().join("transfer-2/push/all")).unwrap();
+        assert_eq!(pushed, b"pushed");
     }
 
     #[test]
@@ -367,9 +419,14 @@ mod tests {
         let cut = b"RUSTPX_FILE libx.so 10\nabc".as_slice();
         let error = pass_on(cut, mirror.path(), &mut Vec::new()).unwrap_err();
         assert!(error.to_string().contains("3 of 10 bytes"), "{error}");
-        let escape = b"RUSTPX_FILE ../evil 1\nx".as_slice();
-        let error = pass_on(escape, mirror.path(), &mut Vec::new()).unwrap_err();
-        assert!(error.to_string().contains("bad header"), "{error}");
+        for escape in ["../evil", "a/../../evil", "/etc/evil", "a//b"] {
+            let wire = format!("RUSTPX_FILE {escape} 1\nx");
+            let error = pass_on(wire.as_bytes(), mirror.path(), &mut Vec::new()).unwrap_err();
+            assert!(
+                error.to_string().contains("bad header"),
+                "{escape}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -154,7 +154,13 @@ impl Engines {
         result
     }
 
-    /// The engine table as text: rank, host, pid, state, cells run.
+    /// The engines that cannot see the kernel's files (their files are sent to them).
+    pub fn without_files(&self) -> Result<Vec<EngineInfo>> {
+        let rows = hub::read_table(&self.table)?;
+        Ok(rows.into_iter().filter(|row| !row.sees_files).collect())
+    }
+
+    /// The engine table as text: rank, host, pid, state, cells run, files.
     pub fn table(&self) -> Result<String> {
         let mut rows = hub::read_table(&self.table)?;
         // A hub evcxr restarted (new engines) ran no set-up cells.
@@ -170,8 +176,8 @@ impl Engines {
 /// The table `:engines` shows.
 fn format_table(rows: &[EngineInfo]) -> String {
     let mut lines = vec![format!(
-        "{:>4}  {:<20} {:>8}  {:<7} {:>5}",
-        "rank", "host", "pid", "state", "cells"
+        "{:>4}  {:<20} {:>8}  {:<7} {:>5}  {}",
+        "rank", "host", "pid", "state", "cells", "files"
     )];
     for row in rows {
         let state = match row.state {
@@ -179,8 +185,10 @@ fn format_table(rows: &[EngineInfo]) -> String {
             EngineState::Busy => "busy",
             EngineState::Exited => "exited",
         };
+        // Whether the engine reads the kernel's build directory, or is sent what it runs.
+        let files = if row.sees_files { "shared" } else { "sent" };
         lines.push(format!(
-            "{:>4}  {:<20} {:>8}  {:<7} {:>5}",
+            "{:>4}  {:<20} {:>8}  {:<7} {:>5}  {files}",
             row.rank, row.host, row.pid, state, row.cells
         ));
     }
@@ -215,6 +223,7 @@ mod tests {
                 pid: 11,
                 state: EngineState::Idle,
                 cells: 3,
+                sees_files: true,
             },
             EngineInfo {
                 rank: 1,
@@ -222,6 +231,7 @@ mod tests {
                 pid: 12,
                 state: EngineState::Exited,
                 cells: 2,
+                sees_files: false,
             },
         ];
         let text = format_table(&rows);
@@ -229,6 +239,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[0].contains("rank") && lines[0].contains("cells"));
         assert!(lines[1].contains("node1") && lines[1].contains("idle"));
-        assert!(lines[2].trim_end().ends_with('2') && lines[2].contains("exited"));
+        assert!(lines[1].ends_with("shared"));
+        assert!(lines[2].contains(" 2  sent") && lines[2].contains("exited"));
     }
 }

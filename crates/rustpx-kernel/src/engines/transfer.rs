@@ -5,8 +5,8 @@
 //! `rustpx::protocol::EngineRequest`'s), never through the kernel. To push, the runtime
 //! writes the file and the kernel runs, on the engines' context, one cell that declares
 //! the variable with the notebook value's type (see [`super::engine_type`]) and reads it
-//! (`rustpx_mpi::transfer::take`); to pull, a cell that writes every engine's value
-//! (`rustpx_mpi::transfer::put`) for the runtime to read; to map, a cell that runs
+//! (`rustpx::engines::take`); to pull, a cell that writes every engine's value
+//! (`rustpx::engines::put`) for the runtime to read; to map, a cell that runs
 //! `rustpx::engines::run_tasks` with the user's function on every engine. The cells
 //! are the same for the same name and type, so evcxr's cache of unchanged cells runs a
 //! repeated push or pull without compiling it again.
@@ -75,7 +75,7 @@ fn answer(stream: &UnixStream, engines: &SharedEngines, cell: &SharedCell) -> Re
 impl Engines {
     /// Creates the empty transfer directory of engines that start in `build`.
     pub(super) fn transfer_dir(build: &Path) -> Result<PathBuf> {
-        let dir = build.join("transfer");
+        let dir = transfer_path(build);
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["push", "pull"] {
             std::fs::create_dir_all(dir.join(sub))
@@ -108,6 +108,16 @@ impl Engines {
         let path = syn::parse_str::<syn::Path>(function)
             .map_err(|_| format!("{what}: `{function}` is not a function's name"))?;
         let ty = engine_type(type_name).map_err(|e| format!("{what}: {e}"))?;
+        // Engines claim tasks by creating files in the one transfer directory.
+        let apart = self.without_files().map_err(|e| format!("{what}: {e:#}"))?;
+        if let Some(engine) = apart.first() {
+            return Err(format!(
+                "{what}: engine {} (on {}) cannot see the kernel's files, and the \
+                 load-balanced map needs every engine to share its build directory; \
+                 push or scatter the items and run `:px --engines` instead",
+                engine.rank, engine.host
+            ));
+        }
         let transfer = self.transfer.display().to_string();
         let code = quote!(
             rustpx::engines::run_tasks(#transfer, rustpx_mpi::rank(), |item: #ty| #path(item))?;
@@ -152,7 +162,9 @@ impl Engines {
         let ident = variable(name).map_err(|e| format!(": {e}"))?;
         let ty = engine_type(type_name).map_err(|e| format!(": {e}"))?;
         let transfer = self.transfer.display().to_string();
-        let code = quote!(let #ident: #ty = rustpx_mpi::transfer::take(#transfer, #name)?;);
+        let code = quote!(
+            let #ident: #ty = rustpx::engines::take(#transfer, rustpx_mpi::rank(), #name)?;
+        );
         let shown = quote!(#ty).to_string().replace(' ', "");
         self.run_quietly(&render(&code), cell)
             .map_err(|e| format!(" as a `{shown}`: {e}"))
@@ -167,7 +179,7 @@ impl Engines {
             let _ = std::fs::remove_file(self.transfer.join("pull").join(rank.to_string()));
         }
         let transfer = self.transfer.display().to_string();
-        let code = quote!(rustpx_mpi::transfer::put(#transfer, #name, &#ident)?;);
+        let code = quote!(rustpx::engines::put(#transfer, rustpx_mpi::rank(), #name, &#ident)?;);
         self.run_quietly(&render(&code), cell)
             .map_err(|e| format!("{what}: {e}"))
     }
@@ -182,6 +194,11 @@ impl Engines {
             (_, Some(error)) | (Err(error), None) => Err(error.evalue),
         }
     }
+}
+
+/// The transfer directory of engines that start in `build`.
+pub(super) fn transfer_path(build: &Path) -> PathBuf {
+    build.join("transfer")
 }
 
 /// `name` as the identifier of a variable, or why it cannot be one.

@@ -38,7 +38,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod tasks;
+mod transfer;
 pub use tasks::run_tasks;
+pub use transfer::{TransferError, mirrored_transfer_name, put, take};
 
 /// Why moving a value to or from the engines failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,13 +96,17 @@ pub enum EngineError {
 /// # Ok::<(), rustpx::Error>(())
 /// ```
 pub fn engines() -> EngineView {
-    EngineView { timeout: None }
+    EngineView {
+        timeout: None,
+        retries: 0,
+    }
 }
 
 /// A view of every engine (ipyparallel's `rc[:]` on the engines); see [`engines`].
 #[derive(Debug, Clone, Copy)]
 pub struct EngineView {
     timeout: Option<Duration>,
+    retries: u32,
 }
 
 impl EngineView {
@@ -214,7 +220,7 @@ impl EngineView {
         T: Serialize,
         R: DeserializeOwned,
     {
-        tasks::map(function, items, self.timeout)
+        tasks::map(function, items, self.timeout, self.retries)
     }
 
     /// A copy whose [`map`](Self::map) tasks fail with
@@ -233,7 +239,23 @@ impl EngineView {
     pub fn timeout(&self, limit: Duration) -> EngineView {
         EngineView {
             timeout: Some(limit),
+            ..*self
         }
+    }
+
+    /// A copy whose [`map`](Self::map) runs a task that panics again, up to `retries`
+    /// more times, on whichever engine takes it next (ipyparallel's `retries`): for
+    /// failures that depend on the engine or the moment, such as a file not there yet.
+    /// A task that fails every time is a [`TaskError`](crate::TaskError) with the last
+    /// failure, saying how many times it ran. An item that cannot be read is not retried.
+    ///
+    /// ```no_run
+    /// let view = rustpx::engines::engines().retries(2);
+    /// let counts: Vec<usize> = view.map("locate_path", ["a.png", "b.png"])?;
+    /// # Ok::<(), rustpx::Error>(())
+    /// ```
+    pub fn retries(&self, retries: u32) -> EngineView {
+        EngineView { retries, ..*self }
     }
 }
 

@@ -14,6 +14,12 @@
 //! claim file was created fails as timed out, and once every other task has ended the
 //! call returns as after an interrupt (the engine finishes the late task; the next
 //! transfer waits for it).
+//!
+//! With retries (`map/retries`), an engine whose task panicked and may run again
+//! records the attempt in `map/attempts/I` and then removes the task's claim, so the
+//! next engine to look takes it again; engines look again at every task until a look
+//! finds none to take, so the one that released a task is there to take it if no other
+//! is.
 
 use super::{EngineError, ask, begin_transfer, decode, file_error};
 use crate::progress::{self, Progress};
@@ -53,14 +59,22 @@ impl MapDir {
         self.0.join(kind).join(task.to_string())
     }
 
-    /// Empties the directory for a new map.
-    fn reset(&self) -> Result<(), EngineError> {
+    /// Empties the directory for a new map whose panicking tasks run up to `retries`
+    /// more times.
+    fn reset(&self, retries: u32) -> Result<(), EngineError> {
         let _ = std::fs::remove_dir_all(&self.0);
-        for kind in ["items", "claims", "results", "failed"] {
+        for kind in ["items", "claims", "results", "failed", "attempts"] {
             let dir = self.0.join(kind);
             std::fs::create_dir_all(&dir).map_err(|e| file_error(&dir, &e))?;
         }
-        Ok(())
+        let path = self.0.join("retries");
+        std::fs::write(&path, retries.to_string()).map_err(|e| file_error(&path, &e))
+    }
+
+    /// A number kept as text in `path` (`retries`, `attempts/I`); 0 if there is none.
+    fn number(path: &Path) -> u32 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.trim().parse().unwrap_or(0)
     }
 
     /// The tasks that have a file in `kind`.
@@ -96,6 +110,7 @@ pub(super) fn map<T, R>(
     function: &str,
     items: impl IntoIterator<Item = T>,
     timeout: Option<Duration>,
+    retries: u32,
 ) -> Result<Vec<R>, Error>
 where
     T: Serialize,
@@ -104,7 +119,7 @@ where
     let _one_at_a_time = begin_transfer()?;
     let (_, transfer) = ask(&EngineRequest::Size)?;
     let dir = MapDir::new(&transfer);
-    dir.reset()?;
+    dir.reset(retries)?;
     let mut total = 0;
     for (task, item) in items.into_iter().enumerate() {
         let bytes = postcard::to_stdvec(&item).map_err(|e| EngineError::Encode {
@@ -349,42 +364,74 @@ where
 {
     crate::panic_hook::install();
     let dir = MapDir::new(transfer.as_ref());
-    for task in 0.. {
-        let item = dir.file("items", task);
-        if dir.aborted() || !item.exists() {
-            break;
-        }
-        if !claim(&dir.file("claims", task), rank)? {
-            continue;
-        }
-        let outcome = std::fs::read(&item)
-            .map_err(|e| (FailureKind::Item, e.to_string(), None))
-            .and_then(|bytes| {
-                postcard::from_bytes::<T>(&bytes)
-                    .map_err(|e| (FailureKind::Item, e.to_string(), None))
-            })
-            .and_then(|value| {
-                crate::panic_hook::catch(|| function(value))
-                    .map_err(|(message, location)| (FailureKind::Panic, message, location))
-            })
-            .and_then(|result| {
-                postcard::to_stdvec(&result).map_err(|e| (FailureKind::Panic, e.to_string(), None))
-            });
-        match outcome {
-            Ok(bytes) => dir.write("results", task, &bytes)?,
-            Err((kind, message, location)) => {
-                let failure = Failure {
-                    rank,
-                    kind,
-                    message,
-                    location,
-                };
-                let bytes = postcard::to_stdvec(&failure).expect("a failure serializes");
-                dir.write("failed", task, &bytes)?;
+    let retries = MapDir::number(&dir.0.join("retries"));
+    // Until a look at every task finds none to take: a task released for a retry is
+    // taken on a later look.
+    let mut took = true;
+    while took && !dir.aborted() {
+        took = false;
+        for task in 0.. {
+            let item = dir.file("items", task);
+            if dir.aborted() || !item.exists() {
+                break;
+            }
+            if claim(&dir.file("claims", task), rank)? {
+                took = true;
+                run_task(&dir, task, rank, retries, &function)?;
             }
         }
     }
     Ok(())
+}
+
+/// Runs task `task`, claimed by this engine, and writes its result or failure, or
+/// releases it for another attempt.
+fn run_task<T, R>(
+    dir: &MapDir,
+    task: usize,
+    rank: usize,
+    retries: u32,
+    function: &impl Fn(T) -> R,
+) -> Result<(), EngineError>
+where
+    T: DeserializeOwned,
+    R: Serialize,
+{
+    let outcome = std::fs::read(dir.file("items", task))
+        .map_err(|e| (FailureKind::Item, e.to_string(), None))
+        .and_then(|bytes| {
+            postcard::from_bytes::<T>(&bytes).map_err(|e| (FailureKind::Item, e.to_string(), None))
+        })
+        .and_then(|value| {
+            crate::panic_hook::catch(|| function(value))
+                .map_err(|(message, location)| (FailureKind::Panic, message, location))
+        })
+        .and_then(|result| {
+            postcard::to_stdvec(&result).map_err(|e| (FailureKind::Panic, e.to_string(), None))
+        });
+    let (kind, mut message, location) = match outcome {
+        Ok(bytes) => return dir.write("results", task, &bytes),
+        Err(failure) => failure,
+    };
+    let attempts = dir.file("attempts", task);
+    let runs = MapDir::number(&attempts) + 1;
+    if matches!(kind, FailureKind::Panic) && runs <= retries {
+        // The count first: whoever takes the task next reads it.
+        std::fs::write(&attempts, runs.to_string()).map_err(|e| file_error(&attempts, &e))?;
+        let claim = dir.file("claims", task);
+        return std::fs::remove_file(&claim).map_err(|e| file_error(&claim, &e));
+    }
+    if runs > 1 {
+        message = format!("{message} (it failed all {runs} times it ran)");
+    }
+    let failure = Failure {
+        rank,
+        kind,
+        message,
+        location,
+    };
+    let bytes = postcard::to_stdvec(&failure).expect("a failure serializes");
+    dir.write("failed", task, &bytes)
 }
 
 /// Takes task `claim` for this engine (`rank`, written in the file for a timeout to
@@ -414,7 +461,7 @@ mod tests {
     fn map_of<T: Serialize>(items: impl IntoIterator<Item = T>) -> (tempfile::TempDir, MapDir) {
         let transfer = tempfile::tempdir().unwrap();
         let dir = MapDir::new(transfer.path());
-        dir.reset().unwrap();
+        dir.reset(0).unwrap();
         for (task, item) in items.into_iter().enumerate() {
             dir.write("items", task, &postcard::to_stdvec(&item).unwrap())
                 .unwrap();
@@ -454,6 +501,51 @@ mod tests {
             .unwrap();
         let squares: Vec<u64> = collect(&dir, 40, &BTreeSet::new()).unwrap();
         assert_eq!(squares, (0..40u64).map(|x| x * x).collect::<Vec<_>>());
+    }
+
+    /// A task that panics is taken again, by either engine, until it succeeds or has
+    /// run `retries + 1` times.
+    #[test]
+    fn a_panicking_task_runs_again_up_to_its_retries() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (transfer, dir) = map_of(0..20u64);
+        dir.reset(2).unwrap();
+        for task in 0..20u64 {
+            dir.write("items", task as usize, &postcard::to_stdvec(&task).unwrap())
+                .unwrap();
+        }
+        let (flaky, doomed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for rank in 0..2 {
+                let (path, flaky, doomed) = (transfer.path(), &flaky, &doomed);
+                s.spawn(move || {
+                    run_tasks(path, rank, |x: u64| {
+                        // Task 5 fails twice, then works; task 9 always fails.
+                        if x == 5 && flaky.fetch_add(1, Ordering::SeqCst) < 2 {
+                            panic!("not yet");
+                        }
+                        if x == 9 {
+                            doomed.fetch_add(1, Ordering::SeqCst);
+                            panic!("never");
+                        }
+                        x + 1
+                    })
+                    .unwrap()
+                });
+            }
+        });
+        assert_eq!(flaky.load(Ordering::SeqCst), 3);
+        assert_eq!(doomed.load(Ordering::SeqCst), 3);
+        let Err(Error::Tasks(errors)) = collect::<u64>(&dir, 20, &BTreeSet::new()) else {
+            panic!("task 9 failed")
+        };
+        let failed: Vec<_> = errors
+            .iter()
+            .map(|e| (e.task, e.message.as_str()))
+            .collect();
+        assert_eq!(failed, [(9, "never (it failed all 3 times it ran)")]);
+        let result = std::fs::read(dir.file("results", 5)).unwrap();
+        assert_eq!(postcard::from_bytes::<u64>(&result).unwrap(), 6);
     }
 
     #[test]
