@@ -210,17 +210,9 @@ fn serve() -> Result<()> {
         }
     };
     let transfer = super::transfer::transfer_path(build_dir);
-    let mut hub = Hub::new(
-        links,
-        table.clone(),
-        transfer,
-        mpiexec,
-        launcher,
-        interrupted,
-    )?;
-    let served = hub.serve();
-    drop(marks);
-    served
+    let mut hub = Hub::new(links, table, transfer, mpiexec, launcher, interrupted)?;
+    // `marks` lives until the engines stop: the ranks' visible file with it.
+    hub.serve()
 }
 
 /// The kernel's interrupt signal sets the returned flag (the running cell is then

@@ -1,4 +1,5 @@
-//! Cell libraries for ranks on hosts that cannot see the kernel's files.
+//! Cell libraries and pushed values for ranks on hosts that cannot see the kernel's
+//! files.
 //!
 //! A rank loads each cell's library from the engines' build directory, as evcxr's child
 //! does, and the library links the dependencies built there and the toolchain's libstd.
@@ -111,7 +112,7 @@ pub fn restart_with(mirror: &Path) -> Result<()> {
 pub struct Courier {
     /// The engines' transfer directory, whose push files go with the cell that reads them.
     transfer: PathBuf,
-    /// Directories searched for a library's dependencies after its own run path, as the
+    /// Directories searched for a library's dependencies before its own run path, as the
     /// dynamic loader searches `LD_LIBRARY_PATH` (the toolchain's libstd is found there).
     search: Vec<PathBuf>,
     /// A library -> itself and the libraries of the build it links, dependencies first.
@@ -165,9 +166,7 @@ impl Courier {
         writeln!(out, "{command}")?;
         Ok(())
     }
-}
 
-impl Courier {
     /// Writes the value a rank handed over for a pull (base64 `data`, see
     /// `rustpx::engines::put`) where the notebook reads it.
     pub fn receive_pulled(&self, rank: usize, data: &str) -> Result<()> {
@@ -203,8 +202,9 @@ fn send_file(file: &Path, name: &str, out: &mut impl Write) -> Result<()> {
 
 /// `library` and every library of the build it links, directly or not, dependencies
 /// before what needs them. A dependency belongs to the build when the loader would find
-/// it on the library's run path or in `search`; one found only in the system's own
-/// directories (libc, libmpi) does not.
+/// it in `search` or on the library's run path, outside the system's own directories:
+/// what the system provides (libc, libmpi) is the host's, even when a library path set
+/// by `module load` or `mpiexec` names those directories.
 pub fn closure(library: &Path, search: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut order = Vec::new();
     let mut seen = HashSet::new();
@@ -229,16 +229,35 @@ fn visit(
         .chain(linked.run_path.iter().map(|dir| expand_origin(dir, origin)))
         .collect();
     for needed in &linked.needed {
-        if let Some(found) = dirs
+        let found = dirs
             .iter()
             .map(|dir| dir.join(needed))
-            .find(|p| p.is_file())
-        {
+            .find(|p| p.is_file());
+        if let Some(found) = found.filter(|p| !is_system(p)) {
             visit(&found, search, seen, order)?;
         }
     }
     order.push(library.to_path_buf());
     Ok(())
+}
+
+/// Whether `library` lies in one of the dynamic loader's own directories (`/usr/lib`,
+/// `/lib/x86_64-linux-gnu`, …), not in one below them (a toolchain installed under
+/// `/usr/lib/rustlib` is not the host's).
+fn is_system(library: &Path) -> bool {
+    let library = library
+        .canonicalize()
+        .unwrap_or_else(|_| library.to_path_buf());
+    let roots = ["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"];
+    let Some(dir) = library.parent() else {
+        return false;
+    };
+    let multiarch = dir
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().contains("-linux-gnu"));
+    roots
+        .iter()
+        .any(|root| dir == Path::new(root) || (multiarch && dir.parent() == Some(Path::new(root))))
 }
 
 fn expand_origin(dir: &str, origin: &Path) -> PathBuf {
@@ -454,6 +473,12 @@ mod tests {
             .unwrap();
         std::fs::copy(loaded, fake.path().join(libc)).unwrap();
         let found = closure(&exe, &[fake.path().to_path_buf()]).unwrap();
-        assert_eq!(found, [fake.path().join(libc), exe]);
+        assert_eq!(found, [fake.path().join(libc), exe.clone()]);
+        // The system's own copy is never sent, even on the library path.
+        let system = Path::new(loaded).parent().unwrap().to_path_buf();
+        assert_eq!(
+            closure(&exe, &[system]).unwrap(),
+            std::slice::from_ref(&exe)
+        );
     }
 }

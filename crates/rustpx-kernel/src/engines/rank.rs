@@ -4,8 +4,9 @@
 //! where evcxr's child expects its pipes: the first on stdin and stdout (the hub's
 //! `LOAD_AND_RUN` lines in, the cell's output and evcxr's markers out), the second on
 //! stderr (on a host that cannot see the kernel's files, stdin is fed by [`mirror`]
-//! instead, which keeps the files the hub sends). Then it is evcxr's child like any other, with its own variable store, set up
-//! as the kernel's child is (`child::prepare`: the output fence and the `?`-error marker).
+//! instead, which keeps the files the hub sends). Then it is evcxr's child like any
+//! other, with its own variable store, set up as the kernel's child is
+//! (`child::prepare`: the output fence and the `?`-error marker).
 //!
 //! A rank must not outlive the hub: a lifeline thread waits for the hub's end of the
 //! connection to close and ends the process at once, even while a cell is busy.
@@ -78,12 +79,12 @@ fn connect() -> Result<(), String> {
     };
     let control = open(Stream::Control)?;
     let errors = open(Stream::Stderr)?;
+    let control_input = control
+        .try_clone()
+        .map_err(|e| format!("rank {rank}: {e}"))?;
     let input: std::os::fd::OwnedFd = match mirror {
-        None => control
-            .try_clone()
-            .map_err(|e| format!("rank {rank}: {e}"))?
-            .into(),
-        Some(dir) => mirror::receive(control.try_clone().map_err(|e| e.to_string())?, dir)
+        None => control_input.into(),
+        Some(dir) => mirror::receive(control_input, dir)
             .map_err(|e| format!("rank {rank} on {host}: {e:#}"))?,
     };
     let moves = [
