@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 /// temporary directory (and so rebuild the runtime's dependencies).
 const SLOTS: usize = 8;
 
+/// How many other runtime versions keep their build directories (the most recently
+/// used): two kernels of different versions, in two environments, each start warm.
+const KEPT_VERSIONS: usize = 2;
+
 /// The environment variable evcxr reads its config directory from.
 pub const EVCXR_CONFIG_DIR: &str = "EVCXR_CONFIG_DIR";
 
@@ -39,6 +43,18 @@ pub struct BuildDir {
 /// Prefers a slot that has built before (a kernel being restarted releases its slot a
 /// moment after the new one starts), then any free slot, then a temporary directory.
 pub fn claim() -> Result<BuildDir> {
+    let claimed = claim_slot()?;
+    let (root, current) = (runtime_embed::cache_root(), runtime_embed::version_dir());
+    let pruning = std::thread::Builder::new()
+        .name("rustpx-prune".into())
+        .spawn(move || prune_versions(&root, &current, KEPT_VERSIONS));
+    if let Err(e) = pruning {
+        tracing::warn!("old runtime versions' build directories are kept: {e}");
+    }
+    Ok(claimed)
+}
+
+fn claim_slot() -> Result<BuildDir> {
     let base = runtime_embed::version_dir().join("sessions");
     let user_config = user_evcxr_config();
     if Path::new("evcxr.toml").exists() {
@@ -97,6 +113,73 @@ fn try_slot(base: &Path, slot: usize, user_config: &toml::Table) -> Result<Optio
         _lock: Some(lock),
         _temporary: None,
     }))
+}
+
+/// Removes the build directories of runtime versions under `root` other than `current`
+/// that no kernel holds, all but the `kept` most recently used. Each keeps about 1.5 GB
+/// of compiled dependencies, and a kernel that was upgraded (or rebuilt, in
+/// development) never goes back to most of them: left alone they fill the disk.
+/// A version's slots are locked while it is moved aside (one rename, so a kernel of that
+/// version starting meanwhile builds in a new directory), then it is removed; a removal
+/// cut short (the kernel ended) is finished by the next prune.
+fn prune_versions(root: &Path, current: &Path, kept: usize) {
+    const ASIDE: &str = ".removing-";
+    let entries: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    let is_aside = |dir: &Path| {
+        dir.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(ASIDE))
+    };
+    for dir in entries.iter().filter(|dir| is_aside(dir)) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let mut others: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .into_iter()
+        .filter(|dir| dir.as_path() != current && dir.join("sessions").is_dir())
+        .map(|dir| (last_used(&dir), dir))
+        .collect();
+    others.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
+    for (_, dir) in others.into_iter().skip(kept) {
+        let Some(held) = lock_every_slot(&dir) else {
+            continue;
+        };
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        let aside = root.join(format!("{ASIDE}{name}"));
+        let moved = std::fs::rename(&dir, &aside);
+        drop(held);
+        match moved.and_then(|()| std::fs::remove_dir_all(&aside)) {
+            Ok(()) => tracing::info!("removed an old runtime's build directory {}", dir.display()),
+            Err(e) => tracing::warn!("removing {}: {e}", dir.display()),
+        }
+    }
+}
+
+/// When a kernel last claimed one of the version directory `dir`'s slots.
+fn last_used(dir: &Path) -> std::time::SystemTime {
+    let locks = (0..SLOTS).map(|s| dir.join(format!("sessions/slot-{s}/.lock")));
+    locks
+        .filter_map(|lock| std::fs::metadata(lock).and_then(|m| m.modified()).ok())
+        .max()
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
+/// The locks of every slot of the version directory `dir`, or `None` if a kernel holds
+/// one of them.
+fn lock_every_slot(dir: &Path) -> Option<Vec<File>> {
+    let mut held = Vec::new();
+    for slot in 0..SLOTS {
+        let path = dir.join(format!("sessions/slot-{slot}/.lock"));
+        let Ok(lock) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            continue;
+        };
+        lock.try_lock().ok()?;
+        held.push(lock);
+    }
+    Some(held)
 }
 
 /// Writes the kernel's evcxr config for build directory `dir` and points evcxr at both.
@@ -179,6 +262,45 @@ fn kernel_config(user: &toml::Table, build_dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A version directory under `root` whose slot 0 was last claimed `age` ago.
+    fn version(root: &Path, name: &str, age: u64) -> PathBuf {
+        let dir = root.join(name);
+        let slot = dir.join("sessions/slot-0");
+        std::fs::create_dir_all(&slot).unwrap();
+        let lock = File::create(slot.join(".lock")).unwrap();
+        let when = std::time::SystemTime::now() - Duration::from_secs(age);
+        lock.set_modified(when).unwrap();
+        dir
+    }
+
+    #[test]
+    fn old_versions_go_unless_recent_current_or_in_use() {
+        let root = tempfile::tempdir().unwrap();
+        let current = version(root.path(), "0.1.0-current", 5000);
+        let recent = version(root.path(), "0.1.0-recent", 10);
+        let older = version(root.path(), "0.1.0-older", 100);
+        let oldest = version(root.path(), "0.1.0-oldest", 1000);
+        let in_use = version(root.path(), "0.1.0-in-use", 2000);
+        let holder = File::open(in_use.join("sessions/slot-0/.lock")).unwrap();
+        holder.lock().unwrap();
+        let not_a_version = root.path().join("rustpx-mpi-abc");
+        std::fs::create_dir_all(&not_a_version).unwrap();
+        let cut_short = root.path().join(".removing-0.1.0-gone/sessions");
+        std::fs::create_dir_all(&cut_short).unwrap();
+        prune_versions(root.path(), &current, 1);
+        for (dir, stays) in [
+            (&current, true),
+            (&recent, true),
+            (&older, false),
+            (&oldest, false),
+            (&in_use, true),
+            (&not_a_version, true),
+            (&cut_short, false),
+        ] {
+            assert_eq!(dir.exists(), stays, "{}", dir.display());
+        }
+    }
 
     #[test]
     fn the_kernel_config_turns_static_linking_off_and_keeps_the_users_settings() {
