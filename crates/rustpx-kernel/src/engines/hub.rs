@@ -255,7 +255,7 @@ fn spawn_mpiexec(
         "EVCXR_IS_RUNTIME",
         "LD_LIBRARY_PATH",
         mirror::VISIBLE_ENV,
-        mirror::MIRROR_ENV,
+        rustpx::protocol::ENGINE_MIRROR_ENV,
         rustpx::protocol::KERNEL_ENV,
     ];
     let args = mpiexec.args(&Launch {

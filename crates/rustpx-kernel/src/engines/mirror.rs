@@ -31,8 +31,7 @@ use std::path::{Path, PathBuf};
 
 /// Set for every rank: the file whose presence means the rank sees the kernel's files.
 pub const VISIBLE_ENV: &str = "RUSTPX_ENGINE_VISIBLE";
-/// Set for every rank: where a rank that cannot see them keeps the files it is sent.
-pub const MIRROR_ENV: &str = rustpx::protocol::ENGINE_MIRROR_ENV;
+use rustpx::protocol::{ENGINE_MIRROR_ENV, ENGINE_MIRRORED_ENV};
 
 const FILE_LINE: &str = "RUSTPX_FILE ";
 const LOAD_AND_RUN: &str = "LOAD_AND_RUN ";
@@ -64,7 +63,7 @@ impl Marks {
         }
         [
             (VISIBLE_ENV, self.visible.clone().into_os_string()),
-            (MIRROR_ENV, self.mirror.clone().into_os_string()),
+            (ENGINE_MIRROR_ENV, self.mirror.clone().into_os_string()),
             ("LD_LIBRARY_PATH", library_path),
         ]
     }
@@ -83,18 +82,15 @@ pub fn rank_mirror() -> Option<PathBuf> {
     if Path::new(&visible).exists() {
         return None;
     }
-    std::env::var_os(MIRROR_ENV).map(PathBuf::from)
+    std::env::var_os(ENGINE_MIRROR_ENV).map(PathBuf::from)
 }
-
-/// Set once a rank has started again with its mirror in place.
-const MIRROR_READY_ENV: &str = rustpx::protocol::ENGINE_MIRRORED_ENV;
 
 /// Makes sure the dynamic loader searches `mirror`: it looks at each directory of the
 /// library path once, while the process starts, and skips one that was missing then for
 /// good. So a rank whose mirror may not have existed then creates it and starts again,
 /// once (the same process, before MPI is set up). Returns only when the mirror is usable.
 pub fn restart_with(mirror: &Path) -> Result<()> {
-    if std::env::var_os(MIRROR_READY_ENV).is_some() {
+    if std::env::var_os(ENGINE_MIRRORED_ENV).is_some() {
         return Ok(());
     }
     std::fs::create_dir_all(mirror)
@@ -103,7 +99,7 @@ pub fn restart_with(mirror: &Path) -> Result<()> {
     let error = std::os::unix::process::CommandExt::exec(
         std::process::Command::new(&program)
             .args(std::env::args_os().skip(1))
-            .env(MIRROR_READY_ENV, "1"),
+            .env(ENGINE_MIRRORED_ENV, "1"),
     );
     Err(anyhow!("starting {} again: {error}", program.display()))
 }

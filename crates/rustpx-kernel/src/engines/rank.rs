@@ -30,13 +30,14 @@ pub fn is_rank() -> bool {
 
 /// Connects to the hub and runs evcxr's cell loop; never returns.
 pub fn run() -> ! {
-    if let Some(mirror) = mirror::rank_mirror()
-        && let Err(error) = mirror::restart_with(&mirror)
+    let mirror = mirror::rank_mirror();
+    if let Some(dir) = &mirror
+        && let Err(error) = mirror::restart_with(dir)
     {
         eprintln!("rustpx engine on {}: {error:#}", hostname());
         std::process::exit(2);
     }
-    match connect() {
+    match connect(mirror) {
         Ok(()) => {
             super::super::child::prepare();
             spawn_lifeline();
@@ -52,7 +53,8 @@ pub fn run() -> ! {
 }
 
 /// Opens both connections and moves them onto fds 0, 1 and 2.
-fn connect() -> Result<(), String> {
+/// `mirror`: where this rank keeps the files it is sent, if it cannot see the kernel's.
+fn connect(mirror: Option<std::path::PathBuf>) -> Result<(), String> {
     let address = std::env::var(CONNECT_ENV).map_err(|_| format!("{CONNECT_ENV} is not set"))?;
     let token = std::env::var(TOKEN_ENV).map_err(|_| format!("{TOKEN_ENV} is not set"))?;
     let rank = RANK_ENVS
@@ -60,7 +62,6 @@ fn connect() -> Result<(), String> {
         .find_map(|name| std::env::var(name).ok()?.parse::<usize>().ok())
         .ok_or_else(|| format!("no MPI rank in the environment (looked at {RANK_ENVS:?})"))?;
     let host = hostname();
-    let mirror = mirror::rank_mirror();
     let open = |stream: Stream| -> Result<TcpStream, String> {
         let mut socket = TcpStream::connect(&address).map_err(|e| {
             format!("rank {rank} on {host}: cannot reach the hub at {address}: {e}")

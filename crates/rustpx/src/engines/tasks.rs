@@ -17,9 +17,8 @@
 //!
 //! With retries (`map/retries`), an engine whose task panicked and may run again
 //! records the attempt in `map/attempts/I` and then removes the task's claim, so the
-//! next engine to look takes it again; engines look again at every task until a look
-//! finds none to take, so the one that released a task is there to take it if no other
-//! is.
+//! next engine to look takes it again; an engine that released a task looks at every
+//! task again, so it is there to take the task if no other engine is.
 
 use super::{EngineError, ask, begin_transfer, decode, file_error};
 use crate::progress::{self, Progress};
@@ -365,19 +364,18 @@ where
     crate::panic_hook::install();
     let dir = MapDir::new(transfer.as_ref());
     let retries = MapDir::number(&dir.0.join("retries"));
-    // Until a look at every task finds none to take: a task released for a retry is
-    // taken on a later look.
-    let mut took = true;
-    while took && !dir.aborted() {
-        took = false;
+    // Another look only after this engine released a task for a retry (without
+    // retries, one look).
+    let mut released = true;
+    while released && !dir.aborted() {
+        released = false;
         for task in 0.. {
             let item = dir.file("items", task);
             if dir.aborted() || !item.exists() {
                 break;
             }
             if claim(&dir.file("claims", task), rank)? {
-                took = true;
-                run_task(&dir, task, rank, retries, &function)?;
+                released |= run_task(&dir, task, rank, retries, &function)?;
             }
         }
     }
@@ -385,14 +383,14 @@ where
 }
 
 /// Runs task `task`, claimed by this engine, and writes its result or failure, or
-/// releases it for another attempt.
+/// releases it for another attempt (then `true`).
 fn run_task<T, R>(
     dir: &MapDir,
     task: usize,
     rank: usize,
     retries: u32,
     function: &impl Fn(T) -> R,
-) -> Result<(), EngineError>
+) -> Result<bool, EngineError>
 where
     T: DeserializeOwned,
     R: Serialize,
@@ -410,7 +408,7 @@ where
             postcard::to_stdvec(&result).map_err(|e| (FailureKind::Panic, e.to_string(), None))
         });
     let (kind, mut message, location) = match outcome {
-        Ok(bytes) => return dir.write("results", task, &bytes),
+        Ok(bytes) => return dir.write("results", task, &bytes).map(|()| false),
         Err(failure) => failure,
     };
     let attempts = dir.file("attempts", task);
@@ -419,7 +417,8 @@ where
         // The count first: whoever takes the task next reads it.
         std::fs::write(&attempts, runs.to_string()).map_err(|e| file_error(&attempts, &e))?;
         let claim = dir.file("claims", task);
-        return std::fs::remove_file(&claim).map_err(|e| file_error(&claim, &e));
+        std::fs::remove_file(&claim).map_err(|e| file_error(&claim, &e))?;
+        return Ok(true);
     }
     if runs > 1 {
         message = format!("{message} (it failed all {runs} times it ran)");
@@ -431,7 +430,7 @@ where
         location,
     };
     let bytes = postcard::to_stdvec(&failure).expect("a failure serializes");
-    dir.write("failed", task, &bytes)
+    dir.write("failed", task, &bytes).map(|()| false)
 }
 
 /// Takes task `claim` for this engine (`rank`, written in the file for a timeout to
