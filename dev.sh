@@ -40,20 +40,26 @@ build_for_tests() {
 }
 
 # The engines (`:engines`, tests/kernel/test_engines.py) need an MPI launcher, MPI's
-# headers and libclang (the `mpi` crate generates its bindings with bindgen). Installed
-# with apt-get when missing and running as root; otherwise the engine tests are skipped.
+# headers and libclang (the `mpi` crate generates its bindings with bindgen); the tests
+# run them on Open MPI (the default `mpiexec`) and on MPICH. Installed with apt-get when
+# missing and running as root; otherwise the tests of what is missing are skipped.
 mpi_env() {
-    if command -v mpiexec >/dev/null && command -v mpicc >/dev/null; then
+    if command -v mpiexec >/dev/null && command -v mpicc >/dev/null &&
+        command -v mpiexec.mpich >/dev/null; then
         return
     fi
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing Open MPI for the engines (apt-get install openmpi-bin libopenmpi-dev libclang-dev)"
+        say "installing Open MPI and MPICH for the engines (apt-get install openmpi-bin" \
+            "libopenmpi-dev mpich libmpich-dev libclang-dev)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            openmpi-bin libopenmpi-dev libclang-dev >/dev/null
-    else
+            openmpi-bin libopenmpi-dev mpich libmpich-dev libclang-dev >/dev/null
+    elif ! command -v mpiexec >/dev/null || ! command -v mpicc >/dev/null; then
         say "no MPI (mpiexec, mpicc): the engine tests will be skipped; install" \
             "openmpi-bin libopenmpi-dev libclang-dev (or MPICH) to run them"
+    else
+        say "no MPICH (mpiexec.mpich): its engine test will be skipped; install" \
+            "mpich libmpich-dev to run it"
     fi
 }
 

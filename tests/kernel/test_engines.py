@@ -120,7 +120,7 @@ def test_an_mpi_collective_across_the_engines(kc):
     assert text(ok(kc, code)) == "Out[0]: 3\nOut[1]: 3"
     shown = ok(kc, ":last_compile_dir")
     compile_dir = (streams(shown) + text(shown)).strip()
-    log = os.path.join(compile_dir, "engines", "target", "rustpx-cell-build.log")
+    log = os.path.join(compile_dir, "engines-openmpi", "target", "rustpx-cell-build.log")
     assert open(log).read().splitlines()[-1].split()[1] == "reuse"
 
 
@@ -403,6 +403,53 @@ def test_engines_placed_by_a_hostfile(kc, tmp_path):
     wait_gone(pids.values())
 
 
+def test_engines_on_mpich(tmp_path):
+    """The same engines on MPICH: its launcher (Hydra) starts the ranks, the `mpi` crate
+    is built against MPICH's library in a build directory of its own, and the ranks run
+    MPICH's library, not Open MPI's, though both are installed."""
+    launcher, compiler = shutil.which("mpiexec.mpich"), shutil.which("mpicc.mpich")
+    if not (launcher and compiler):
+        if os.environ.get("CI"):
+            pytest.fail("MPICH is not installed (./dev.sh test installs it as root)")
+        pytest.skip("no MPICH: install mpich libmpich-dev")
+    # As on a machine with MPICH alone: its commands under the usual names, first on PATH.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mpiexec").symlink_to(launcher)
+    (bin_dir / "mpicc").symlink_to(compiler)
+    km, kc = start_kernel(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    try:
+        ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
+        which = (
+            ":px --engines\n"
+            "let maps = std::fs::read_to_string(\"/proc/self/maps\").unwrap();\n"
+            "let mut total = 0usize;\n"
+            "world().all_reduce_into(&(rank() + 1), &mut total, SystemOperation::sum());\n"
+            "(maps.contains(\"libmpich\"), maps.contains(\"libmpi.so\"), size(), total)"
+        )
+        assert text(ok(kc, which)) == "Out[0]: (true, false, 2, 3)\nOut[1]: (true, false, 2, 3)"
+        ok(kc, "engines().scatter(\"part\", vec![1u64, 2, 3])?;")
+        ok(kc, ":px --engines\nlet n = part.len();\nfn triple(x: u32) -> u32 { x * 3 }")
+        assert text(ok(kc, "engines().pull::<usize>(\"n\")?")) == "[2, 1]"
+        assert text(ok(kc, "engines().map::<u32, u32>(\"triple\", 0..4u32)?")) == "[0, 3, 6, 9]"
+        # A rank killed mid-cell is named; the notebook's variables stay.
+        ok(kc, "let kept = 41;")
+        pids = engine_pids(kc)
+        reply, _ = busy_cell_then(kc, lambda: os.kill(pids[1], signal.SIGKILL))
+        content = reply["content"]
+        assert content["status"] == "error" and content["ename"] == "EngineDied", content
+        assert "rank 1 (pid " in content["evalue"], content["evalue"]
+        wait_gone(pids.values())
+        assert text(ok(kc, "kept")) == "41"
+        assert text(ok(kc, ":px --engines rank()", timeout=300)) == "Out[0]: 0\nOut[1]: 1"
+        pids = engine_pids(kc)
+        ok(kc, ":engines stop")
+        wait_gone(pids.values())
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 # A second host, simulated: Open MPI starts its daemon there through this launch agent,
 # which runs it here in a mount namespace where the kernel's build directory (the
 # engines' cell libraries and their dependencies) and the toolchain's libstd are empty
@@ -450,7 +497,7 @@ def test_a_host_without_the_kernels_files_is_sent_the_cell_libraries(tmp_path):
             ":px --engines\n"
             "let mirror = std::env::var(\"RUSTPX_ENGINE_MIRROR\").unwrap();\n"
             "let maps = std::fs::read_to_string(\"/proc/self/maps\").unwrap();\n"
-            "let build = std::path::Path::new(&std::env::var(\"EVCXR_TMPDIR\").unwrap()).join(\"engines\");\n"
+            "let build = std::path::Path::new(&std::env::var(\"EVCXR_TMPDIR\").unwrap()).join(\"engines-openmpi\");\n"
             "(build.exists(), maps.contains(&mirror), rank())"
         )
         assert text(ok(kc, where)) == "Out[0]: (true, false, 0)\nOut[1]: (false, true, 1)"
@@ -475,12 +522,23 @@ def test_a_host_without_the_kernels_files_is_sent_the_cell_libraries(tmp_path):
         # A second push of the same name replaces the value there as here.
         ok(kc, "engines().push(\"offset\", &7u64)?;")
         assert text(ok(kc, ":px --engines offset")) == "Out[0]: 7\nOut[1]: 7"
-        # The load-balanced map claims tasks in the shared directory: a clear refusal.
-        ok(kc, ":px --engines fn double(x: u64) -> u64 { x * 2 }")
-        reply, _ = run(kc, "engines().map::<u64, u64>(\"double\", 0..4u64)?")
-        assert reply["content"]["status"] == "error"
+        # The load-balanced map: the hub claims tasks for the engine that cannot see the
+        # transfer directory, so both engines share one map; a task's panic and its
+        # retries are recorded the same way from both.
+        ok(kc, ":px --engines\n"
+               "fn double(x: u64) -> (usize, u64) {\n"
+               "    std::thread::sleep(std::time::Duration::from_millis(100));\n"
+               "    assert!(x != 5, \"no fives\");\n"
+               "    (rank(), x * 2)\n"
+               "}")
+        done = text(ok(kc, "let done: Vec<(usize, u64)> = engines().map(\"double\", 0..5u64)?; done"))
+        pairs = [tuple(int(v) for v in p.split(", ")) for p in re.findall(r"\((\d+, \d+)\)", done)]
+        assert [x for _, x in pairs] == [0, 2, 4, 6, 8], done
+        assert {r for r, _ in pairs} == {0, 1}, f"one engine took every task: {done}"
+        reply, _ = run(kc, "engines().retries(1).map::<u64, (usize, u64)>(\"double\", 4..8u64)?")
         evalue = reply["content"]["evalue"]
-        assert "engine 1 (on " in evalue and "cannot see the kernel's files" in evalue, evalue
+        assert reply["content"]["status"] == "error", reply["content"]
+        assert "task 1" in evalue and "no fives (it failed all 2 times it ran)" in evalue, evalue
         mirror = text(ok(kc, ":px --engines mirror.clone()")).splitlines()[1].split(": ", 1)[1]
         # The other host's temporary directory is the scratch directory's tmp/ here.
         mirror = scratch / "tmp" / os.path.basename(mirror.strip('"'))

@@ -371,8 +371,10 @@ fn handle_event(cell: &SharedCell, outbox: &Outbox, event: Event) {
             traceback,
         })),
         Event::QuestionMarkError => guard.report(Failure::QuestionMark),
-        // Only an engine writes it, and the engines' hub takes it.
-        Event::Pulled { .. } => tracing::warn!("a pulled value outside the engines ignored"),
+        // Only an engine writes these, and the engines' hub takes them.
+        Event::Pulled { .. } | Event::TaskWanted { .. } | Event::TaskEnded { .. } => {
+            tracing::warn!("an engine's event outside the engines ignored")
+        }
     }
 }
 

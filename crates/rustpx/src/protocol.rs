@@ -107,6 +107,19 @@ pub enum Event {
         /// The value's bytes, base64 (the engine is the one whose output carries it).
         data: String,
     },
+    /// An engine that cannot see the kernel's files asks the hub to claim for it the
+    /// first task of the running map from `from` on that no engine has taken; the hub
+    /// answers into the engine's mirror (see `rustpx::engines::offer`).
+    TaskWanted {
+        /// The first task to consider.
+        from: usize,
+    },
+    /// Such an engine hands over what became of a task it ran, for the hub to record in
+    /// the map's files (see `rustpx::engines::record_ended`).
+    TaskEnded {
+        /// The task and its outcome, base64.
+        data: String,
+    },
     /// The cell returned an `Err` through `?`. evcxr prints the error's message on the
     /// child's stderr just before, so the event carries nothing: the kernel takes the
     /// message from the stderr it collected for the cell.

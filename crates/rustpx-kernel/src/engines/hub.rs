@@ -816,6 +816,18 @@ impl RankState {
                             self.run.raised.get_or_insert(evalue);
                         }
                     }
+                    Event::TaskWanted { from } => {
+                        if let Err(error) = courier.offer_task(rank, from, &mut self.control) {
+                            let evalue = format!("a task could not be sent to it: {error:#}");
+                            self.run.raised.get_or_insert(evalue);
+                        }
+                    }
+                    Event::TaskEnded { data } => {
+                        if let Err(error) = courier.record_task(&data) {
+                            let evalue = format!("a task's outcome was lost: {error:#}");
+                            self.run.raised.get_or_insert(evalue);
+                        }
+                    }
                     other => emit(&other),
                 }
             }

@@ -74,6 +74,46 @@ fn flavour(version_text: &str) -> Option<Flavour> {
     }
 }
 
+impl Flavour {
+    /// The name of the engines' build directory for this MPI: what the engine cells
+    /// link is built once per implementation (the `mpi` crate's build reads the MPI
+    /// found, and cargo would not build it again for another).
+    pub fn build_dir_name(self) -> &'static str {
+        match self {
+            Flavour::OpenMpi => "engines-openmpi",
+            Flavour::Mpich => "engines-mpich",
+        }
+    }
+
+    /// The suffix Debian's alternatives give this implementation's commands
+    /// (`mpicc.openmpi`, `mpicc.mpich`), and what its compiler wrapper's `-show` names.
+    fn suffix(self) -> &'static str {
+        match self {
+            Flavour::OpenMpi => "openmpi",
+            Flavour::Mpich => "mpich",
+        }
+    }
+}
+
+impl Mpiexec {
+    /// The C compiler wrapper of the same MPI installation, for the `mpi` crate's build
+    /// (its `MPICC`): beside `mpiexec`, under the implementation's own name when several
+    /// are installed (Debian's `mpicc.mpich`), else `mpicc` if its `-show` line is this
+    /// implementation's. `None`: the build looks for MPI itself.
+    pub fn compiler(&self) -> Option<PathBuf> {
+        let dir = self.path.parent()?;
+        let own = dir.join(format!("mpicc.{}", self.flavour.suffix()));
+        if own.is_file() {
+            return Some(own);
+        }
+        let plain = dir.join("mpicc");
+        let show = Command::new(&plain).arg("-show").output().ok()?;
+        let line = String::from_utf8_lossy(&show.stdout).to_lowercase();
+        let mpich = line.contains("mpich");
+        (mpich == (self.flavour == Flavour::Mpich)).then_some(plain)
+    }
+}
+
 /// How to start the engines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch<'a> {

@@ -163,6 +163,21 @@ impl Courier {
         Ok(())
     }
 
+    /// Answers engine `rank`'s [`Event::TaskWanted`](rustpx::protocol::Event): claims
+    /// for it the next task of the running map from `from` on, and sends the offer into
+    /// its mirror.
+    pub fn offer_task(&self, rank: usize, from: usize, out: &mut impl Write) -> Result<()> {
+        let offer = rustpx::engines::offer(&self.transfer, rank, from);
+        let own = rustpx::engines::mirrored_transfer_name(rank);
+        send_bytes(&offer, &format!("{own}/map/offer"), out)
+    }
+
+    /// Records what became of a task, as a rank handed it over (base64 `data`, see
+    /// [`Event::TaskEnded`](rustpx::protocol::Event)).
+    pub fn record_task(&self, data: &str) -> Result<()> {
+        Ok(rustpx::engines::record_ended(&self.transfer, data)?)
+    }
+
     /// Writes the value a rank handed over for a pull (base64 `data`, see
     /// `rustpx::engines::put`) where the notebook reads it.
     pub fn receive_pulled(&self, rank: usize, data: &str) -> Result<()> {
@@ -191,8 +206,14 @@ fn loaded_library(command: &str) -> Option<&str> {
 /// Writes `file` to the rank, to be kept as `name` in its mirror.
 fn send_file(file: &Path, name: &str, out: &mut impl Write) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    send_bytes(&bytes, name, out)
+}
+
+/// Writes `bytes` to the rank, to be kept as the file `name` in its mirror.
+fn send_bytes(bytes: &[u8], name: &str, out: &mut impl Write) -> Result<()> {
     writeln!(out, "{FILE_LINE}{name} {}", bytes.len())?;
-    out.write_all(&bytes)?;
+    out.write_all(bytes)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -72,8 +72,9 @@ impl Engines {
         cell: SharedCell,
         outbox: Arc<Outbox>,
     ) -> Result<Engines> {
-        launch::find()?;
-        let (build, config) = build_dir::nested("engines")?;
+        let mpiexec = launch::find()?;
+        let (build, config) = build_dir::nested(mpiexec.flavour.build_dir_name())?;
+        use_compiler(&build, mpiexec.compiler().as_deref())?;
         let table = build.join("engines.json");
         let _ = std::fs::remove_file(&table);
         let mut command = session::child_command()?;
@@ -154,12 +155,6 @@ impl Engines {
         result
     }
 
-    /// The engines that cannot see the kernel's files (their files are sent to them).
-    pub fn without_files(&self) -> Result<Vec<EngineInfo>> {
-        let rows = hub::read_table(&self.table)?;
-        Ok(rows.into_iter().filter(|row| !row.sees_files).collect())
-    }
-
     /// The engine table as text: rank, host, pid, state, cells run, files.
     pub fn table(&self) -> Result<String> {
         let mut rows = hub::read_table(&self.table)?;
@@ -197,6 +192,22 @@ fn format_table(rows: &[EngineInfo]) -> String {
 
 /// Runs `f` while evcxr's config directory is `config` (evcxr reads its build directory
 /// from there when a context is created), then restores the kernel's.
+/// Has cargo build the `mpi` crate in `build` against `compiler`'s MPI (rsmpi reads
+/// `MPICC`), not whichever `mpicc` comes first on `PATH`; the cell builds' cache key
+/// includes this file.
+fn use_compiler(build: &Path, compiler: Option<&Path>) -> Result<()> {
+    let path = build.join(".cargo").join("config.toml");
+    let Some(compiler) = compiler else {
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    };
+    let mut env = toml::Table::new();
+    env.insert("MPICC".into(), compiler.display().to_string().into());
+    let config = toml::Table::from_iter([("env".to_string(), toml::Value::Table(env))]);
+    std::fs::create_dir_all(build.join(".cargo"))?;
+    std::fs::write(&path, config.to_string()).with_context(|| format!("writing {}", path.display()))
+}
+
 fn with_config_dir<T>(config: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let previous = std::env::var_os(build_dir::EVCXR_CONFIG_DIR)
         .context("the kernel has not configured evcxr")?;

@@ -108,16 +108,6 @@ impl Engines {
         let path = syn::parse_str::<syn::Path>(function)
             .map_err(|_| format!("{what}: `{function}` is not a function's name"))?;
         let ty = engine_type(type_name).map_err(|e| format!("{what}: {e}"))?;
-        // Engines claim tasks by creating files in the one transfer directory.
-        let apart = self.without_files().map_err(|e| format!("{what}: {e:#}"))?;
-        if let Some(engine) = apart.first() {
-            return Err(format!(
-                "{what}: engine {} (on {}) cannot see the kernel's files, and the \
-                 load-balanced map needs every engine to share its build directory; \
-                 push or scatter the items and run `:px --engines` instead",
-                engine.rank, engine.host
-            ));
-        }
         let transfer = self.transfer.display().to_string();
         let code = quote!(
             rustpx::engines::run_tasks(#transfer, rustpx_mpi::rank(), |item: #ty| #path(item))?;

@@ -37,9 +37,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod claim;
 mod tasks;
 mod transfer;
-pub use tasks::run_tasks;
+pub use claim::{offer, record_ended, run_tasks};
 pub use transfer::{TransferError, mirrored_transfer_name, put, take};
 
 /// Why moving a value to or from the engines failed.

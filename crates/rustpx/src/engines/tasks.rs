@@ -1,8 +1,9 @@
 //! A load-balanced map on the MPI engines: the notebook's side
-//! ([`EngineView::map`](super::EngineView::map)) and the engines' ([`run_tasks`]).
+//! ([`EngineView::map`](super::EngineView::map)) and the files it shares with the
+//! engines' side (`claim.rs`, [`run_tasks`](super::run_tasks)).
 //!
 //! The notebook writes each item to `map/items/I` in the engines' transfer directory and
-//! asks the kernel to run, in one engine cell, [`run_tasks`] with the user's function on
+//! asks the kernel to run, in one engine cell, `run_tasks` with the user's function on
 //! every engine. Each engine takes the next task no engine has taken, by creating
 //! `map/claims/I` (`create_new`: exactly one engine succeeds), runs it, and writes
 //! `map/results/I` or, if it panicked, `map/failed/I`; so a fast engine takes more tasks
@@ -33,34 +34,34 @@ use std::time::{Duration, Instant};
 
 /// Why a task failed on an engine, as `map/failed/I` holds it.
 #[derive(Debug, Serialize, Deserialize)]
-struct Failure {
-    rank: usize,
-    kind: FailureKind,
-    message: String,
-    location: Option<String>,
+pub(super) struct Failure {
+    pub(super) rank: usize,
+    pub(super) kind: FailureKind,
+    pub(super) message: String,
+    pub(super) location: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-enum FailureKind {
+pub(super) enum FailureKind {
     Panic,
     Item,
 }
 
 /// The files of one map in the transfer directory `transfer`.
-struct MapDir(PathBuf);
+pub(super) struct MapDir(pub(super) PathBuf);
 
 impl MapDir {
-    fn new(transfer: &Path) -> MapDir {
+    pub(super) fn new(transfer: &Path) -> MapDir {
         MapDir(transfer.join("map"))
     }
 
-    fn file(&self, kind: &str, task: usize) -> PathBuf {
+    pub(super) fn file(&self, kind: &str, task: usize) -> PathBuf {
         self.0.join(kind).join(task.to_string())
     }
 
     /// Empties the directory for a new map whose panicking tasks run up to `retries`
     /// more times.
-    fn reset(&self, retries: u32) -> Result<(), EngineError> {
+    pub(super) fn reset(&self, retries: u32) -> Result<(), EngineError> {
         let _ = std::fs::remove_dir_all(&self.0);
         for kind in ["items", "claims", "results", "failed", "attempts"] {
             let dir = self.0.join(kind);
@@ -71,7 +72,7 @@ impl MapDir {
     }
 
     /// A number kept as text in `path` (`retries`, `attempts/I`); 0 if there is none.
-    fn number(path: &Path) -> u32 {
+    pub(super) fn number(path: &Path) -> u32 {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         text.trim().parse().unwrap_or(0)
     }
@@ -91,12 +92,12 @@ impl MapDir {
         let _ = std::fs::write(self.0.join("abort"), b"");
     }
 
-    fn aborted(&self) -> bool {
+    pub(super) fn aborted(&self) -> bool {
         self.0.join("abort").exists()
     }
 
     /// Writes `bytes` to `kind/task` whole: the notebook may be reading the directory.
-    fn write(&self, kind: &str, task: usize, bytes: &[u8]) -> Result<(), EngineError> {
+    pub(super) fn write(&self, kind: &str, task: usize, bytes: &[u8]) -> Result<(), EngineError> {
         let path = self.file(kind, task);
         let partial = self.0.join(format!("{kind}-{task}.partial"));
         std::fs::write(&partial, bytes).map_err(|e| file_error(&partial, &e))?;
@@ -340,121 +341,11 @@ fn failure(dir: &MapDir, task: usize) -> TaskError {
     }
 }
 
-/// Runs tasks of the notebook's [`EngineView::map`](super::EngineView::map) on this
-/// engine (MPI rank `rank`) until none is left: each time the next one no engine has
-/// taken, `function` applied to its item. The kernel calls it in the engine cell it
-/// generates for a map; a task's panic is that task's failure, not the engine's.
-///
-/// ```no_run
-/// // On every engine, in the cell the kernel generates for
-/// // `engines().map("square", 0..10u64)`:
-/// fn square(x: u64) -> u64 { x * x }
-/// rustpx::engines::run_tasks("/tmp/transfer", 0, |item: u64| square(item))?;
-/// # Ok::<(), rustpx::Error>(())
-/// ```
-pub fn run_tasks<T, R>(
-    transfer: impl AsRef<Path>,
-    rank: usize,
-    function: impl Fn(T) -> R,
-) -> Result<(), Error>
-where
-    T: DeserializeOwned,
-    R: Serialize,
-{
-    crate::panic_hook::install();
-    let dir = MapDir::new(transfer.as_ref());
-    let retries = MapDir::number(&dir.0.join("retries"));
-    // Another look only after this engine released a task for a retry (without
-    // retries, one look).
-    let mut released = true;
-    while released && !dir.aborted() {
-        released = false;
-        for task in 0.. {
-            let item = dir.file("items", task);
-            if dir.aborted() || !item.exists() {
-                break;
-            }
-            if claim(&dir.file("claims", task), rank)? {
-                released |= run_task(&dir, task, rank, retries, &function)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Runs task `task`, claimed by this engine, and writes its result or failure, or
-/// releases it for another attempt (then `true`).
-fn run_task<T, R>(
-    dir: &MapDir,
-    task: usize,
-    rank: usize,
-    retries: u32,
-    function: &impl Fn(T) -> R,
-) -> Result<bool, EngineError>
-where
-    T: DeserializeOwned,
-    R: Serialize,
-{
-    let outcome = std::fs::read(dir.file("items", task))
-        .map_err(|e| (FailureKind::Item, e.to_string(), None))
-        .and_then(|bytes| {
-            postcard::from_bytes::<T>(&bytes).map_err(|e| (FailureKind::Item, e.to_string(), None))
-        })
-        .and_then(|value| {
-            crate::panic_hook::catch(|| function(value))
-                .map_err(|(message, location)| (FailureKind::Panic, message, location))
-        })
-        .and_then(|result| {
-            postcard::to_stdvec(&result).map_err(|e| (FailureKind::Panic, e.to_string(), None))
-        });
-    let (kind, mut message, location) = match outcome {
-        Ok(bytes) => return dir.write("results", task, &bytes).map(|()| false),
-        Err(failure) => failure,
-    };
-    let attempts = dir.file("attempts", task);
-    let runs = MapDir::number(&attempts) + 1;
-    if matches!(kind, FailureKind::Panic) && runs <= retries {
-        // The count first: whoever takes the task next reads it.
-        std::fs::write(&attempts, runs.to_string()).map_err(|e| file_error(&attempts, &e))?;
-        let claim = dir.file("claims", task);
-        std::fs::remove_file(&claim).map_err(|e| file_error(&claim, &e))?;
-        return Ok(true);
-    }
-    if runs > 1 {
-        message = format!("{message} (it failed all {runs} times it ran)");
-    }
-    let failure = Failure {
-        rank,
-        kind,
-        message,
-        location,
-    };
-    let bytes = postcard::to_stdvec(&failure).expect("a failure serializes");
-    dir.write("failed", task, &bytes).map(|()| false)
-}
-
-/// Takes task `claim` for this engine (`rank`, written in the file for a timeout to
-/// name); `false` if another engine took it first.
-fn claim(claim: &Path, rank: usize) -> Result<bool, EngineError> {
-    use std::io::Write;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(claim)
-    {
-        Ok(mut file) => {
-            file.write_all(rank.to_string().as_bytes())
-                .map_err(|e| file_error(claim, &e))?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(file_error(claim, &e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engines::claim::claim;
+    use crate::engines::run_tasks;
 
     /// A transfer directory whose map has `items`, one task each.
     fn map_of<T: Serialize>(items: impl IntoIterator<Item = T>) -> (tempfile::TempDir, MapDir) {

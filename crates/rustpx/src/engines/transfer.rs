@@ -112,22 +112,26 @@ pub fn put<T: Serialize + ?Sized>(
     })?;
     if mirrored_transfer(rank).is_some() {
         let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
-        let line = Event::Pulled { data }.to_line();
-        let mut out = std::io::stdout().lock();
-        return writeln!(out, "{line}")
-            .and_then(|()| out.flush())
-            .map_err(|source| TransferError::File {
-                rank,
-                path: "stdout".into(),
-                source,
-            });
+        return to_hub(&Event::Pulled { data }).map_err(|source| TransferError::File {
+            rank,
+            path: "stdout".into(),
+            source,
+        });
     }
     let path = transfer.as_ref().join("pull").join(rank.to_string());
     std::fs::write(&path, bytes).map_err(|source| TransferError::File { rank, path, source })
 }
 
+/// Writes `event` for the kernel's hub, which reads this engine's output (whether or not
+/// a kernel reads the hub's, unlike [`crate::protocol::emit`]).
+pub(super) fn to_hub(event: &Event) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", event.to_line())?;
+    out.flush()
+}
+
 /// This engine's transfer directory in its mirror, if it runs from one.
-fn mirrored_transfer(rank: usize) -> Option<PathBuf> {
+pub(super) fn mirrored_transfer(rank: usize) -> Option<PathBuf> {
     std::env::var_os(ENGINE_MIRRORED_ENV)?;
     let mirror = PathBuf::from(std::env::var_os(ENGINE_MIRROR_ENV)?);
     Some(mirror.join(mirrored_transfer_name(rank)))
