@@ -293,8 +293,8 @@ fn spawn_mpiexec(
 /// What `mpiexec` says: passed on to the hub's stderr (so to the running cell), and
 /// searched for the signal that ended a rank, which only the launcher knows.
 struct Launcher {
-    /// rank -> how it ended (`exited on signal 9 (Killed)`), as `mpiexec` reported it.
-    endings: Arc<Mutex<BTreeMap<usize, String>>>,
+    /// How ranks ended (`exited on signal 9 (Killed)`), as `mpiexec` reported it.
+    endings: Arc<Mutex<BTreeMap<launch::Who, String>>>,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -312,14 +312,15 @@ impl Launcher {
                 std::thread::Builder::new()
                     .name("rustpx-mpiexec".into())
                     .spawn(move || {
+                        let mut reader = launch::EndingReader::default();
                         for line in BufReader::new(pipe).lines() {
                             let Ok(line) = line else { break };
                             eprintln!("{line}");
-                            if let Some((rank, how)) = rank_ending(&line) {
+                            if let Some((who, how)) = reader.line(&line) {
                                 endings
                                     .lock()
                                     .unwrap_or_else(|p| p.into_inner())
-                                    .insert(rank, how);
+                                    .insert(who, how);
                             }
                         }
                     })?,
@@ -328,22 +329,25 @@ impl Launcher {
         Ok(Launcher { endings, readers })
     }
 
-    /// How each rank ended, once `mpiexec` has ended (or after a short wait).
-    fn endings(self) -> BTreeMap<usize, String> {
+    /// rank -> how it ended, once `mpiexec` has ended (or after a short wait); `ranks`
+    /// name the rank of a pid.
+    fn endings(self, ranks: &[RankState]) -> BTreeMap<usize, String> {
         let deadline = Instant::now() + Duration::from_secs(2);
         while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::mem::take(&mut *self.endings.lock().unwrap_or_else(|p| p.into_inner()))
+        let said = std::mem::take(&mut *self.endings.lock().unwrap_or_else(|p| p.into_inner()));
+        let rank_of = |who| match who {
+            launch::Who::Rank(rank) => Some(rank),
+            launch::Who::Pid(pid) => ranks
+                .iter()
+                .find(|r| r.info.pid == pid)
+                .map(|r| r.info.rank),
+        };
+        said.into_iter()
+            .filter_map(|(who, how)| Some((rank_of(who)?, how)))
+            .collect()
     }
-}
-
-/// Open MPI's "process rank 1 with PID 42 on node vm exited on signal 9 (Killed)."
-fn rank_ending(line: &str) -> Option<(usize, String)> {
-    let after = line.split_once("process rank ")?.1;
-    let rank = after.split_whitespace().next()?.parse().ok()?;
-    let how = after[after.find("exited on ")?..].trim_end_matches('.');
-    Some((rank, how.to_string()))
 }
 
 /// A rank's two connections and its row in the table.
@@ -674,7 +678,7 @@ impl Hub {
         let endings = self
             .launcher
             .take()
-            .map(Launcher::endings)
+            .map(|launcher| launcher.endings(&self.ranks))
             .unwrap_or_default();
         for rank in &mut self.ranks {
             rank.info.state = EngineState::Exited;
@@ -1070,18 +1074,6 @@ mod tests {
         let mut state = rank_state();
         state.exited();
         assert!(state.run.ended && state.run.fenced && state.run.died);
-    }
-
-    #[test]
-    fn mpiexec_says_how_a_rank_ended() {
-        assert_eq!(
-            rank_ending(
-                "mpiexec noticed that process rank 1 with PID 0 on node vm exited on signal 9 \
-                 (Killed)."
-            ),
-            Some((1, "exited on signal 9 (Killed)".into()))
-        );
-        assert_eq!(rank_ending("Primary job  terminated normally"), None);
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub fn find() -> Result<Mpiexec, LaunchError> {
         .map(|dir| dir.join("mpiexec"))
         .find(|p| p.is_file())
         .ok_or(LaunchError::NoMpiexec)?;
+    // Through symlinks (Debian's alternatives, a link in ~/bin) to the installation's own
+    // directory: MPICH's launcher starts its proxy from beside the path it was run as.
+    let path = path.canonicalize().unwrap_or(path);
     let output = Command::new(&path)
         .arg("--version")
         .output()
@@ -173,6 +176,50 @@ impl Mpiexec {
     }
 }
 
+/// Which rank `mpiexec` says ended: Open MPI names its rank, MPICH's Hydra its pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Who {
+    /// The MPI rank.
+    Rank(usize),
+    /// The process id.
+    Pid(u32),
+}
+
+/// Reads `mpiexec`'s output, line by line, for how ranks ended (`exited on signal 9
+/// (Killed)`), in Open MPI's words or MPICH's.
+#[derive(Debug, Default)]
+pub struct EndingReader {
+    /// The pid of Hydra's report being read.
+    pid: Option<u32>,
+}
+
+impl EndingReader {
+    /// How a rank ended, if `line` says so. A later line may say more of the same rank
+    /// (Hydra gives the exit code, then the signal).
+    pub fn line(&mut self, line: &str) -> Option<(Who, String)> {
+        // Open MPI: "… process rank 1 with PID 42 on node vm exited on signal 9 (Killed)."
+        if let Some(after) = line.split_once("process rank ").map(|(_, a)| a) {
+            let rank = after.split_whitespace().next()?.parse().ok()?;
+            let how = after[after.find("exited on ")?..].trim_end_matches('.');
+            return Some((Who::Rank(rank), how.to_string()));
+        }
+        // Hydra: "=   PID 42 RUNNING AT vm", "=   EXIT CODE: 9", and after its box
+        // "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)".
+        let text = line.trim_start_matches(['=', ' ']);
+        if let Some(after) = text.strip_prefix("PID ") {
+            self.pid = after.split_whitespace().next()?.parse().ok();
+            return None;
+        }
+        let pid = Who::Pid(self.pid?);
+        if let Some(code) = text.strip_prefix("EXIT CODE: ") {
+            return Some((pid, format!("exited with code {}", code.trim())));
+        }
+        let exit = line.split_once("EXIT STRING: ")?.1.trim();
+        let (name, signal) = exit.strip_suffix(')')?.rsplit_once(" (signal ")?;
+        Some((pid, format!("exited on signal {signal} ({name})")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +290,26 @@ mod tests {
             ["-n", "2", "-genvlist", "A,B", "/bin/rustpx"]
         );
         assert!(mpiexec.env(true).is_empty());
+    }
+
+    #[test]
+    fn how_a_rank_ended_is_read_in_either_implementations_words() {
+        let mut reader = EndingReader::default();
+        let open_mpi = "mpiexec noticed that process rank 1 with PID 0 on node vm exited on \
+                        signal 9 (Killed).";
+        let killed = "exited on signal 9 (Killed)".to_string();
+        assert_eq!(reader.line(open_mpi), Some((Who::Rank(1), killed.clone())));
+        assert_eq!(reader.line("Primary job  terminated normally"), None);
+        let hydra = [
+            "===================================================================================",
+            "=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES",
+            "=   PID 28574 RUNNING AT vm",
+            "=   EXIT CODE: 9",
+            "=   CLEANING UP REMAINING PROCESSES",
+            "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)",
+        ];
+        let said: Vec<_> = hydra.iter().filter_map(|l| reader.line(l)).collect();
+        let code = "exited with code 9".to_string();
+        assert_eq!(said, [(Who::Pid(28574), code), (Who::Pid(28574), killed)]);
     }
 }
