@@ -3,8 +3,8 @@
 #   ./dev.sh demo [--lab]   build, install the kernel into .venv, run notebooks/demo.ipynb
 #                           headless (or open JupyterLab with --lab)
 #   ./dev.sh test           every test: cargo test (incl. doctests), the loom models, then
-#                           pytest over tests/ (installs Open MPI for the engine tests
-#                           when it is missing and apt-get can run as root)
+#                           pytest over tests/ (installs Open MPI, MPICH and Slurm for
+#                           the engine tests when missing and apt-get can run as root)
 #   ./dev.sh latency [--rounds N]
 #                           rustpx against evcxr_jupyter 0.22, the same cells side by side
 #                           (benches/latency.py; builds evcxr_jupyter once; README table)
@@ -41,25 +41,26 @@ build_for_tests() {
 
 # The engines (`:engines`, tests/kernel/test_engines.py) need an MPI launcher, MPI's
 # headers and libclang (the `mpi` crate generates its bindings with bindgen); the tests
-# run them on Open MPI (the default `mpiexec`) and on MPICH. Installed with apt-get when
-# missing and running as root; otherwise the tests of what is missing are skipped.
+# run them on Open MPI (the default `mpiexec`), on MPICH, and inside an allocation of a
+# one-node Slurm cluster they start. Installed with apt-get when missing and running as
+# root; otherwise the tests of what is missing are skipped.
 mpi_env() {
     if command -v mpiexec >/dev/null && command -v mpicc >/dev/null &&
-        command -v mpiexec.mpich >/dev/null; then
+        command -v mpiexec.mpich >/dev/null && command -v slurmctld >/dev/null; then
         return
     fi
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing Open MPI and MPICH for the engines (apt-get install openmpi-bin" \
-            "libopenmpi-dev mpich libmpich-dev libclang-dev)"
+        say "installing Open MPI, MPICH and Slurm for the engines (apt-get install" \
+            "openmpi-bin libopenmpi-dev mpich libmpich-dev libclang-dev slurm-wlm)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            openmpi-bin libopenmpi-dev mpich libmpich-dev libclang-dev >/dev/null
+            openmpi-bin libopenmpi-dev mpich libmpich-dev libclang-dev slurm-wlm >/dev/null
     elif ! command -v mpiexec >/dev/null || ! command -v mpicc >/dev/null; then
         say "no MPI (mpiexec, mpicc): the engine tests will be skipped; install" \
             "openmpi-bin libopenmpi-dev libclang-dev (or MPICH) to run them"
     else
-        say "no MPICH (mpiexec.mpich): its engine test will be skipped; install" \
-            "mpich libmpich-dev to run it"
+        say "the engine tests on MPICH (mpich libmpich-dev) and Slurm (slurm-wlm, as root)" \
+            "are skipped where those are missing"
     fi
 }
 

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -450,6 +451,75 @@ def test_engines_on_mpich(tmp_path):
         km.shutdown_kernel(now=True)
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def slurm_allocation(tmp_path):
+    """The environment of a shell inside `salloc -n 2` on a one-node Slurm cluster started
+    for the test (tests/kernel/slurm_cluster.sh), as a user's kernel started there has."""
+    if shutil.which("slurmctld") is None or os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("Slurm is not installed (./dev.sh test installs slurm-wlm as root)")
+        pytest.skip("needs Slurm (slurm-wlm) and root to start its daemons")
+    script = os.path.join(os.path.dirname(__file__), "slurm_cluster.sh")
+    cluster = tmp_path / "slurm"
+    up = subprocess.run([script, "up", str(cluster), str(free_port()), str(free_port())],
+                        capture_output=True, text=True, timeout=120)
+    assert up.returncode == 0, up.stderr
+    conf = up.stdout.strip()
+    dumped = tmp_path / "allocation.env"
+    salloc = subprocess.Popen(
+        ["salloc", "-n", "2", "sh", "-c", f"env -0 > {dumped}.part && mv {dumped}.part {dumped} && read -r _"],
+        env={**os.environ, "SLURM_CONF": conf}, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not dumped.exists():
+            assert salloc.poll() is None, salloc.stderr.read()
+            assert time.monotonic() < deadline, "no allocation within 60 s"
+            time.sleep(0.1)
+        pairs = (item.split("=", 1) for item in dumped.read_text().split("\0") if "=" in item)
+        yield {k: v for k, v in pairs if k.startswith("SLURM_")}
+    finally:
+        # The shell inside the allocation reads its input until this end closes.
+        salloc.stdin.close()
+        try:
+            salloc.wait(timeout=30)
+        finally:
+            if salloc.poll() is None:
+                os.killpg(salloc.pid, signal.SIGKILL)
+            subprocess.run([script, "down", str(cluster)], timeout=60)
+
+
+def test_engines_in_a_slurm_allocation(slurm_allocation):
+    """A kernel started inside an allocation: `:engines start` with no hostfile, and
+    mpiexec places the ranks on the allocated node as a step of that job (Open MPI starts
+    its daemon there through srun: the node's name is not this machine's)."""
+    job = slurm_allocation["SLURM_JOB_ID"]
+    km, kc = start_kernel(**slurm_allocation)
+    try:
+        ok(kc, ":engines start -n 2", timeout=ENGINE_START_TIMEOUT)
+        where = (
+            ":px --engines\n"
+            "let job = std::env::var(\"SLURM_JOB_ID\").unwrap_or_default();\n"
+            "let step = std::env::var(\"SLURM_STEP_ID\").is_ok();\n"
+            "let mut total = 0usize;\n"
+            "world().all_reduce_into(&(rank() + 1), &mut total, SystemOperation::sum());\n"
+            "(job, step, total)"
+        )
+        assert text(ok(kc, where)) == f'Out[0]: ("{job}", true, 3)\nOut[1]: ("{job}", true, 3)'
+        pids = engine_pids(kc)
+        ok(kc, ":engines stop")
+        wait_gone(pids.values())
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 # A second host, simulated: Open MPI starts its daemon there through this launch agent,
 # which runs it here in a mount namespace where the kernel's build directory (the
 # engines' cell libraries and their dependencies) and the toolchain's libstd are empty
@@ -489,10 +559,19 @@ def test_a_host_without_the_kernels_files_is_sent_the_cell_libraries(tmp_path):
                             text=True, check=True).stdout.strip()
     kernel_tmp = tmp_path / "kernel-tmp"
     kernel_tmp.mkdir()
+    # What a rank killed with SIGKILL leaves on its host: a mirror no rank holds.
+    abandoned = scratch / "tmp" / "rustpx-engines-0123456789abcdef"
+    abandoned.mkdir(parents=True)
+    (abandoned / "libold.so").write_bytes(b"x" * 1000)
+    os.utime(abandoned, (time.time() - 3600, time.time() - 3600))
     km, kc = start_kernel(OMPI_MCA_plm_rsh_agent=str(agent), RUSTPX_TEST_HIDE=libdir,
                           RUSTPX_TEST_SCRATCH=str(scratch), TMPDIR=str(kernel_tmp))
     try:
         ok(kc, f":engines start -n 2 --hostfile {hosts}", timeout=ENGINE_START_TIMEOUT)
+        deadline = time.monotonic() + 10
+        while abandoned.exists():
+            assert time.monotonic() < deadline, "an abandoned mirror was left"
+            time.sleep(0.1)
         where = (
             ":px --engines\n"
             "let mirror = std::env::var(\"RUSTPX_ENGINE_MIRROR\").unwrap();\n"

@@ -34,6 +34,8 @@ pub const VISIBLE_ENV: &str = "RUSTPX_ENGINE_VISIBLE";
 use rustpx::protocol::{ENGINE_MIRROR_ENV, ENGINE_MIRRORED_ENV};
 
 const FILE_LINE: &str = "RUSTPX_FILE ";
+/// The start of every mirror's name, in its host's temporary directory.
+const MIRROR_PREFIX: &str = "rustpx-engines-";
 const LOAD_AND_RUN: &str = "LOAD_AND_RUN ";
 
 /// What tells the ranks of one job whether they see the kernel's files, and where to keep
@@ -49,7 +51,7 @@ impl Marks {
     pub fn create(build_dir: &Path, nonce: &str) -> Result<Marks> {
         let visible = build_dir.join(format!("visible-{nonce}"));
         std::fs::write(&visible, b"").with_context(|| format!("writing {}", visible.display()))?;
-        let mirror = std::env::temp_dir().join(format!("rustpx-engines-{nonce}"));
+        let mirror = std::env::temp_dir().join(format!("{MIRROR_PREFIX}{nonce}"));
         Ok(Marks { visible, mirror })
     }
 
@@ -102,6 +104,56 @@ pub fn restart_with(mirror: &Path) -> Result<()> {
             .env(ENGINE_MIRRORED_ENV, "1"),
     );
     Err(anyhow!("starting {} again: {error}", program.display()))
+}
+
+/// How old a mirror no rank holds must be before another job's rank removes it: its
+/// ranks may be starting (a rank takes its hold right after it creates the mirror).
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Holds `mirror` for as long as this rank lives (a shared lock on the directory, which
+/// the kernel drops with the process, however it ends), then removes, in the background,
+/// the mirrors of earlier jobs on this host that no rank holds any more: a rank killed
+/// before its hub's connection ended could not remove its own.
+pub fn hold(mirror: &Path) -> Result<()> {
+    let dir = std::fs::File::open(mirror)
+        .with_context(|| format!("opening the engine's mirror {}", mirror.display()))?;
+    dir.lock_shared()
+        .with_context(|| format!("locking the engine's mirror {}", mirror.display()))?;
+    // The lock lives as long as the descriptor: the whole process.
+    std::mem::forget(dir);
+    let mirror = mirror.to_owned();
+    std::thread::Builder::new()
+        .name("rustpx-mirror-sweep".into())
+        .spawn(move || remove_abandoned(&mirror))?;
+    Ok(())
+}
+
+/// Removes the other mirrors beside `mirror` that no rank holds.
+fn remove_abandoned(mirror: &Path) {
+    let Some(parent) = mirror.parent() else {
+        return;
+    };
+    let entries = std::fs::read_dir(parent).into_iter().flatten().flatten();
+    for entry in entries {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(MIRROR_PREFIX);
+        if !ours || path == mirror {
+            continue;
+        }
+        let age = entry.metadata().and_then(|m| m.modified()).ok();
+        let old = age
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|a| a > ABANDONED_AFTER);
+        let Ok(dir) = std::fs::File::open(&path) else {
+            continue;
+        };
+        if old && dir.try_lock().is_ok() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// The hub's half: which files each library needs, and which a rank already has.
@@ -497,5 +549,32 @@ mod tests {
             closure(&exe, &[system]).unwrap(),
             std::slice::from_ref(&exe)
         );
+    }
+
+    #[test]
+    fn only_old_mirrors_no_rank_holds_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = |name: &str, age_secs: u64| {
+            let path = tmp.path().join(name);
+            std::fs::create_dir(&path).unwrap();
+            let then = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+            std::fs::File::open(&path)
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
+            path
+        };
+        let own = dir(&format!("{MIRROR_PREFIX}own"), 600);
+        let abandoned = dir(&format!("{MIRROR_PREFIX}killed"), 600);
+        let held = dir(&format!("{MIRROR_PREFIX}running"), 600);
+        let starting = dir(&format!("{MIRROR_PREFIX}starting"), 0);
+        let other = dir("something-else", 600);
+        let holder = std::fs::File::open(&held).unwrap();
+        holder.lock_shared().unwrap();
+        remove_abandoned(&own);
+        assert!(!abandoned.exists());
+        for kept in [&own, &held, &starting, &other] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
     }
 }

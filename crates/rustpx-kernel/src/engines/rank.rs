@@ -32,7 +32,7 @@ pub fn is_rank() -> bool {
 pub fn run() -> ! {
     let mirror = mirror::rank_mirror();
     if let Some(dir) = &mirror
-        && let Err(error) = mirror::restart_with(dir)
+        && let Err(error) = mirror::restart_with(dir).and_then(|()| mirror::hold(dir))
     {
         eprintln!("rustpx engine on {}: {error:#}", hostname());
         std::process::exit(2);
