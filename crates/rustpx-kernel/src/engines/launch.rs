@@ -81,11 +81,8 @@ impl Flavour {
     /// The name of the engines' build directory for this MPI: what the engine cells
     /// link is built once per implementation (the `mpi` crate's build reads the MPI
     /// found, and cargo would not build it again for another).
-    pub fn build_dir_name(self) -> &'static str {
-        match self {
-            Flavour::OpenMpi => "engines-openmpi",
-            Flavour::Mpich => "engines-mpich",
-        }
+    pub fn build_dir_name(self) -> String {
+        format!("engines-{}", self.suffix())
     }
 
     /// The suffix Debian's alternatives give this implementation's commands

@@ -147,10 +147,14 @@ fn remove_abandoned(mirror: &Path) {
         let old = age
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|a| a > ABANDONED_AFTER);
-        let Ok(dir) = std::fs::File::open(&path) else {
+        if !old {
             continue;
-        };
-        if old && dir.try_lock().is_ok() {
+        }
+        // Locked while it goes, so no rank takes it meanwhile.
+        let lock = std::fs::File::open(&path)
+            .ok()
+            .filter(|dir| dir.try_lock().is_ok());
+        if lock.is_some() {
             let _ = std::fs::remove_dir_all(&path);
         }
     }

@@ -73,7 +73,7 @@ impl Engines {
         outbox: Arc<Outbox>,
     ) -> Result<Engines> {
         let mpiexec = launch::find()?;
-        let (build, config) = build_dir::nested(mpiexec.flavour.build_dir_name())?;
+        let (build, config) = build_dir::nested(&mpiexec.flavour.build_dir_name())?;
         use_compiler(&build, mpiexec.compiler().as_deref())?;
         let table = build.join("engines.json");
         let _ = std::fs::remove_file(&table);
@@ -190,8 +190,6 @@ fn format_table(rows: &[EngineInfo]) -> String {
     lines.join("\n")
 }
 
-/// Runs `f` while evcxr's config directory is `config` (evcxr reads its build directory
-/// from there when a context is created), then restores the kernel's.
 /// Has cargo build the `mpi` crate in `build` against `compiler`'s MPI (rsmpi reads
 /// `MPICC`), not whichever `mpicc` comes first on `PATH`; the cell builds' cache key
 /// includes this file.
@@ -208,6 +206,8 @@ fn use_compiler(build: &Path, compiler: Option<&Path>) -> Result<()> {
     std::fs::write(&path, config.to_string()).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Runs `f` while evcxr's config directory is `config` (evcxr reads its build directory
+/// from there when a context is created), then restores the kernel's.
 fn with_config_dir<T>(config: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let previous = std::env::var_os(build_dir::EVCXR_CONFIG_DIR)
         .context("the kernel has not configured evcxr")?;

@@ -63,11 +63,17 @@ fn claim_next(
             return Ok(None);
         }
         if claim(&dir.file("claims", task), rank)? {
+            let retries = MapDir::number(&dir.0.join("retries"));
+            // Without retries no task has run before.
+            let attempts = match retries {
+                0 => 0,
+                _ => MapDir::number(&dir.file("attempts", task)),
+            };
             return Ok(Some(Claimed {
                 task,
                 item: std::fs::read(&item).map_err(|e| file_error(&item, &e))?,
-                attempts: MapDir::number(&dir.file("attempts", task)),
-                retries: MapDir::number(&dir.0.join("retries")),
+                attempts,
+                retries,
             }));
         }
     }
